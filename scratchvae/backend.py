@@ -1,0 +1,87 @@
+"""The device gateway: the only module that imports CuPy.
+
+Layer code is written once against an array module ``xp`` that is either NumPy
+(CPU) or CuPy (CUDA GPU). This module answers the three questions layer code
+must never answer for itself:
+
+* which array module holds these arrays?         ``get_array_module(*arrays)``
+* move an array to a device                       ``to_device(x, "cpu" | "cuda")``
+* is a GPU usable at all?                         ``gpu_available()``
+
+Importing scratchvae never imports CuPy; CuPy is imported lazily the first time
+someone asks for the GPU, and asking for it without one raises a clear error.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ScratchVAEError
+
+_cupy = None          # the cupy module once imported successfully
+_cupy_error = None    # why importing it failed (str), if it did
+
+
+class DeviceError(ScratchVAEError, RuntimeError):
+    """The requested device cannot be used (no CuPy, no GPU, unknown name)."""
+
+
+def _import_cupy():
+    global _cupy, _cupy_error
+    if _cupy is None and _cupy_error is None:
+        try:
+            import cupy  # noqa: PLC0415 - lazy on purpose: CuPy is an optional extra
+            cupy.cuda.runtime.getDeviceCount()
+            _cupy = cupy
+        except Exception as exc:  # ImportError, CUDARuntimeError, ...
+            _cupy_error = f"{type(exc).__name__}: {exc}"
+    return _cupy
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    return _import_cupy() is not None
+
+
+def get_array_module(*arrays):
+    """Return ``cupy`` if any argument is a CuPy array, else ``numpy``.
+
+    Arguments that are not arrays (None, floats) are ignored, so callers can
+    pass optional operands straight through.
+    """
+    for a in arrays:
+        if type(a).__module__.split(".")[0] == "cupy":
+            return _import_cupy()
+    return np
+
+
+def device_of(x) -> str:
+    """``"cuda"`` for a CuPy array, ``"cpu"`` otherwise."""
+    return "cuda" if get_array_module(x) is not np else "cpu"
+
+
+def check_device(device: str) -> str:
+    """Normalise a device name and make sure it can be used."""
+    name = str(device).lower()
+    if name in ("cpu", "numpy"):
+        return "cpu"
+    if name in ("cuda", "gpu") or name.startswith("cuda:"):
+        if _import_cupy() is None:
+            raise DeviceError(
+                "device 'cuda' was requested but CuPy cannot use a GPU here "
+                f"({_cupy_error}). Install the GPU extra (pip install -e '.[gpu]') on a "
+                "machine with an NVIDIA GPU, or use device='cpu'.")
+        return "cuda"
+    raise DeviceError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+
+
+def to_device(x, device: str):
+    """Return ``x`` as an array on ``device`` (a no-op when it is already there)."""
+    device = check_device(device)
+    if device == "cpu":
+        return x.get() if device_of(x) == "cuda" else np.asarray(x)
+    return _cupy.asarray(x)
+
+
+def to_numpy(x):
+    """A NumPy copy/view of ``x`` wherever it lives (for saving, plotting, printing)."""
+    return to_device(x, "cpu")

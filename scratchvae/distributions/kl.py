@@ -1,0 +1,65 @@
+"""Closed-form KL divergences between diagonal Gaussians, with their gradients.
+
+Notation: N batch, L latent dimensions; every array (N, L). Results in nats,
+summed over the L latent dimensions, reduced over the batch as described in
+:mod:`scratchvae.distributions.reduction` (mean by default).
+
+KL(N(μ, σ²) || N(0, I)), with v = exp(logvar):
+
+    KL_n = ½ Σ_j ( μ_j² + v_j − 1 − logvar_j )
+    ∂KL_n/∂μ      = μ
+    ∂KL_n/∂logvar = ½ (v − 1)
+
+KL(N(μ_q, v_q) || N(μ_p, v_p)):
+
+    KL_n = ½ Σ_j ( logvar_p − logvar_q + (v_q + (μ_q − μ_p)²) / v_p − 1 )
+    ∂/∂μ_q       =  (μ_q − μ_p) / v_p
+    ∂/∂μ_p       = −(μ_q − μ_p) / v_p
+    ∂/∂logvar_q  =  ½ ( v_q / v_p − 1 )
+    ∂/∂logvar_p  =  ½ ( 1 − (v_q + (μ_q − μ_p)²) / v_p )
+"""
+from __future__ import annotations
+
+from ..backend import get_array_module
+from ..errors import check_same_shape
+from .reduction import per_sample_sum, reduce_batch
+
+
+def kl_standard_normal(mu, logvar, reduction: str = "mean"):
+    """KL(N(μ, exp(logvar)) || N(0, I)).
+
+    Returns ``(kl, dmu, dlogvar)``: kl is a scalar (or (N,) for reduction="none"),
+    dmu and dlogvar (N, L) are the gradients of the returned value.
+    """
+    check_same_shape(mu, logvar, "mu", "logvar")
+    xp = get_array_module(mu)
+    var = xp.exp(logvar)
+    kl, scale = reduce_batch(0.5 * per_sample_sum(mu * mu + var - 1 - logvar), reduction)
+    dmu = mu * scale
+    dlogvar = (0.5 * scale) * (var - 1)
+    return kl, dmu, dlogvar
+
+
+def kl_per_dimension(mu, logvar):
+    """Batch-mean KL of each latent dimension, (L,) — the "KL per unit" diagnostic."""
+    xp = get_array_module(mu)
+    return (0.5 * (mu * mu + xp.exp(logvar) - 1 - logvar)).mean(axis=0)
+
+
+def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p, reduction: str = "mean"):
+    """KL(N(μ_q, exp(logvar_q)) || N(μ_p, exp(logvar_p))), all (N, L).
+
+    Returns ``(kl, (dmu_q, dlogvar_q, dmu_p, dlogvar_p))``.
+    """
+    for name, a in (("logvar_q", logvar_q), ("mu_p", mu_p), ("logvar_p", logvar_p)):
+        check_same_shape(mu_q, a, "mu_q", name)
+    xp = get_array_module(mu_q)
+    var_q = xp.exp(logvar_q)
+    inv_var_p = xp.exp(-logvar_p)
+    diff = mu_q - mu_p
+    ratio = (var_q + diff * diff) * inv_var_p          # (v_q + (μ_q − μ_p)²) / v_p
+    kl, scale = reduce_batch(0.5 * per_sample_sum(logvar_p - logvar_q + ratio - 1), reduction)
+    dmu_q = (diff * inv_var_p) * scale
+    dlogvar_q = (0.5 * scale) * (var_q * inv_var_p - 1)
+    dlogvar_p = (0.5 * scale) * (1 - ratio)
+    return kl, (dmu_q, dlogvar_q, -dmu_q, dlogvar_p)

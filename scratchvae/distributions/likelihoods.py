@@ -1,0 +1,91 @@
+"""Reconstruction losses: negative log-likelihoods of the data under the decoder.
+
+Each returns the loss and its gradient with respect to the decoder outputs.
+Convention (see :mod:`.reduction`): **sum over data dimensions, mean over the
+batch, in nats**. Shapes: x and the decoder output are (N, ...) with the same shape.
+
+Bernoulli from logits l (x ∈ [0, 1], greyscale targets allowed):
+
+    −log p(x|l) = Σ_d [ softplus(l_d) − x_d l_d ]
+                = Σ_d [ max(l_d, 0) − x_d l_d + log1p(exp(−|l_d|)) ]     (stable BCE)
+    ∂/∂l_d      = sigmoid(l_d) − x_d
+
+Gaussian with mean m and log-variance s (fixed scalar or learned array):
+
+    −log p(x|m, s) = ½ Σ_d [ (x_d − m_d)² e^{−s_d} + s_d + log 2π ]
+    ∂/∂m_d = (m_d − x_d) e^{−s_d}
+    ∂/∂s_d = ½ [ 1 − (x_d − m_d)² e^{−s_d} ]
+
+Squared error (the Gaussian with σ² = ½ and its constant dropped; the seed
+paper's (1/n)‖Z − Z̃‖²_F):
+
+    Σ_d (m_d − x_d)²,    ∂/∂m_d = 2 (m_d − x_d)
+"""
+from __future__ import annotations
+
+import math
+
+from ..backend import get_array_module
+from ..errors import check_float_array, check_same_shape
+from ..functional.numerics import sigmoid
+from .reduction import per_sample_sum, reduce_batch, sum_to_shape
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def bernoulli_nll(logits, x, reduction: str = "mean"):
+    """Binary cross-entropy from logits. Returns ``(loss, dlogits)``."""
+    check_same_shape(logits, x, "logits", "x")
+    xp = get_array_module(logits)
+    elem = xp.maximum(logits, 0) - x * logits + xp.log1p(xp.exp(-xp.abs(logits)))
+    loss, scale = reduce_batch(per_sample_sum(elem), reduction)
+    dlogits = (sigmoid(logits) - x) * scale
+    return loss, dlogits
+
+
+def gaussian_nll(mean, x, logvar=0.0, reduction: str = "mean"):
+    """Gaussian negative log-likelihood.
+
+    Args:
+        mean: (N, ...) decoder mean.
+        x: (N, ...) data.
+        logvar: a float (fixed variance, no gradient) or an array broadcastable to
+            ``mean`` — e.g. (N, ...) per-pixel from the decoder, or (D,) learned
+            per dimension — whose gradient is returned with its own shape.
+    Returns:
+        ``(loss, dmean, dlogvar)``; ``dlogvar`` is None for a fixed float variance.
+    """
+    check_same_shape(mean, x, "mean", "x")
+    xp = get_array_module(mean)
+    learned = not isinstance(logvar, (int, float))
+    inv_var = xp.exp(-logvar) if learned else math.exp(-logvar)
+    diff = mean - x
+    sq = diff * diff * inv_var                              # (x − m)² / σ²
+    elem = 0.5 * (sq + logvar + LOG_2PI)
+    loss, scale = reduce_batch(per_sample_sum(elem), reduction)   # elem has x's shape
+    dmean = diff * (inv_var * scale)
+    dlogvar = sum_to_shape((0.5 * scale) * (1 - sq), logvar.shape) if learned else None
+    return loss, dmean, dlogvar
+
+
+def squared_error(pred, x, reduction: str = "mean"):
+    """Σ_d (pred − x)², batch-reduced. Returns ``(loss, dpred)``."""
+    check_same_shape(pred, x, "pred", "x")
+    diff = pred - x
+    loss, scale = reduce_batch(per_sample_sum(diff * diff), reduction)
+    return loss, (2 * scale) * diff
+
+
+LIKELIHOODS = ("bernoulli", "gaussian", "mse")
+
+
+def check_targets(x, likelihood: str):
+    """Validate data for a likelihood: float, finite, and in [0, 1] for Bernoulli."""
+    check_float_array(x, "x")
+    if likelihood == "bernoulli":
+        xp = get_array_module(x)
+        lo, hi = float(xp.min(x)), float(xp.max(x))
+        if lo < 0 or hi > 1:
+            raise ValueError(f"the Bernoulli likelihood needs targets in [0, 1], got values in "
+                             f"[{lo:.3g}, {hi:.3g}]; rescale the data or use likelihood='gaussian'")
+    return x

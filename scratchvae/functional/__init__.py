@@ -1,0 +1,22 @@
+"""The functional core: every op as a ``*_forward -> (out, cache)`` /
+``*_backward(dout, cache) -> grads`` pair, with no state of its own.
+
+The layer classes in :mod:`scratchvae.nn` own parameters, gradients and the
+cache and call these functions; the losses and probabilistic pieces live in
+:mod:`scratchvae.distributions`.
+"""
+from .activations import (
+    leaky_relu_backward, leaky_relu_forward, ptanh_backward, ptanh_forward,
+    relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
+    softplus_backward, softplus_forward, tanh_backward, tanh_forward,
+)
+from .linear import linear_backward, linear_forward
+from .numerics import log_sigmoid, logsumexp, sigmoid, softplus
+
+__all__ = [
+    "linear_forward", "linear_backward",
+    "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
+    "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
+    "softplus_forward", "softplus_backward", "ptanh_forward", "ptanh_backward",
+    "sigmoid", "softplus", "log_sigmoid", "logsumexp",
+]

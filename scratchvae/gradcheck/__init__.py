@@ -1,0 +1,8 @@
+"""Finite-difference gradient checks: the checker, adapters for layers and models,
+and the registry of every op in the library (see ``python -m scratchvae gradcheck``)."""
+from .adapters import check_model, check_module
+from .core import MODES, ArrayResult, GradcheckError, GradcheckReport, check_function
+from .suite import CHECKS, run_all
+
+__all__ = ["check_function", "check_module", "check_model", "GradcheckReport", "ArrayResult",
+           "GradcheckError", "MODES", "CHECKS", "run_all"]

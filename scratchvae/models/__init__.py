@@ -1,0 +1,22 @@
+"""Models built from :mod:`scratchvae.nn` layers, and a registry to rebuild them from a config."""
+from __future__ import annotations
+
+import numpy as np
+
+from .autoencoder import Autoencoder
+from .base import Model
+from .vae import VAE
+
+MODELS = {"vae": VAE, "ae": Autoencoder}
+
+
+def build_model(config: dict, dtype=np.float32) -> Model:
+    """Rebuild a model from its ``config`` (as stored in checkpoints)."""
+    config = dict(config)
+    name = config.pop("model", "vae")
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return MODELS[name](**config, dtype=dtype)
+
+
+__all__ = ["Model", "VAE", "Autoencoder", "MODELS", "build_model"]

@@ -1,0 +1,25 @@
+"""Building blocks shared by the MLP models."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn import Linear, Sequential, make_activation
+
+
+def mlp(sizes, activation: str = "relu", rng=None, dtype=np.float32,
+        final_activation: str = "identity") -> Sequential:
+    """Linear → act → Linear → act → … → Linear [→ final_activation].
+
+    ``sizes`` = [in, hidden₁, …, out]; e.g. ``mlp([784, 400, 40])``.
+    """
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"an MLP needs at least input and output sizes, got {sizes}")
+    layers = []
+    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Linear(d_in, d_out, rng=rng, dtype=dtype))
+        if i < len(sizes) - 2:
+            layers.append(make_activation(activation, d_out, dtype=dtype))
+    if final_activation != "identity":
+        layers.append(make_activation(final_activation, sizes[-1], dtype=dtype))
+    return Sequential(*layers)

@@ -1,0 +1,16 @@
+"""Layers with hand-written forward and backward passes.
+
+Every layer follows the contract in :mod:`scratchvae.nn.module`: ``forward(x)``
+keeps a cache, ``backward(dy)`` returns dL/dx and adds into ``grads``.
+"""
+from .activations import (
+    ACTIVATIONS, Identity, LeakyReLU, ParametricTanh, ReLU, Sigmoid, Softplus, Tanh,
+    make_activation,
+)
+from .linear import Linear
+from .module import Module, Sequential
+
+__all__ = [
+    "Module", "Sequential", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus",
+    "ParametricTanh", "Identity", "ACTIVATIONS", "make_activation",
+]

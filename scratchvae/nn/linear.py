@@ -1,0 +1,54 @@
+"""Fully connected layer (PyTorch's ``nn.Linear`` with the weight stored (in, out))."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..functional.linear import linear_backward, linear_forward
+from .module import Module
+from .init import as_rng
+
+
+class Linear(Module):
+    """y = x @ W + b.
+
+    Args:
+        in_features: D.
+        out_features: M.
+        bias: add a learnable bias b (M,).
+        rng: ``numpy.random.Generator`` or seed for the initialisation.
+        dtype: float32 (default) or float64.
+
+    Parameters: ``params["W"]`` (D, M), ``params["b"]`` (M,). Both are drawn from
+    U(-1/sqrt(D), 1/sqrt(D)), PyTorch's default for ``nn.Linear``.
+    Input (N, D) → output (N, M).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 rng=None, dtype=np.float32):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Linear needs positive sizes, got ({in_features}, {out_features})")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        rng = as_rng(rng)
+        bound = 1.0 / np.sqrt(in_features)
+        self.add_param("W", rng.uniform(-bound, bound, (in_features, out_features)).astype(dtype))
+        if bias:
+            self.add_param("b", rng.uniform(-bound, bound, (out_features,)).astype(dtype))
+
+    def forward(self, x):
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ShapeError(f"Linear({self.in_features}, {self.out_features}) expects input of "
+                             f"shape (N, {self.in_features}), got {tuple(x.shape)}")
+        y, self._cache = linear_forward(x, self.params["W"], self.params.get("b"))
+        return y
+
+    def backward(self, dy):
+        dx, dW, db = linear_backward(dy, self._pop_cache())
+        self.grads["W"] += dW
+        if db is not None:
+            self.grads["b"] += db
+        return dx
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, bias={'b' in self.params}"
