@@ -1,0 +1,203 @@
+"""The training loop: mini-batches, Adam, validation, history, checkpoints, resume.
+
+Reproducibility contract (CPU): a run resumed from the checkpoint of epoch k
+produces bit-identical parameters to an uninterrupted run, because everything
+random is a pure function of saved state:
+
+    batch order of epoch e          rng([seed, e])            (BatchIterator.epoch)
+    dynamic binarization of epoch e rng([seed, e, 1])          (recomputed)
+    reparameterization ε            model.rng                  (saved each epoch)
+    validation ε                    rng([seed, 2]) per eval    (recomputed)
+
+Safety: the loss and the gradient norm are checked every step; on NaN/Inf the
+run stops with :class:`NonFiniteError` naming the last good checkpoint, which is
+never overwritten by a bad state (checkpoints are written only after an epoch
+finished with finite numbers, and atomically).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..data.loader import BatchIterator, binarize
+from ..errors import NonFiniteError, check_float_array
+from ..optim import SGD, Adam, clip_grad_norm, global_grad_norm, schedules
+from .checkpoint import load_checkpoint, save_checkpoint
+from .history import save_history
+
+
+@dataclass
+class TrainConfig:
+    """Everything that shapes a run (saved in every checkpoint)."""
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"            # "adam" or "sgd"
+    momentum: float = 0.9              # SGD only
+    weight_decay: float = 0.0          # decoupled for Adam (AdamW), L2 for SGD
+    lr_schedule: str = "constant"      # "constant", "cosine" or "exponential"
+    lr_decay: float = 0.97             # per-epoch factor for "exponential"
+    warmup_epochs: float = 0.0         # linear LR warm-up
+    clip_norm: float | None = None     # global gradient-norm clipping
+    binarize: bool = False             # dynamic binarization of [0, 1] data each epoch
+    seed: int = 0
+    eval_batch_size: int = 1000
+    progress: bool = True              # tqdm bar
+    checkpoint_every: int = 1          # epochs
+    extra: dict = field(default_factory=dict)   # free-form (data set name, ...)
+
+    def __post_init__(self):
+        if self.epochs < 0 or self.batch_size < 1:
+            raise ValueError(f"epochs must be ≥ 0 and batch_size ≥ 1, got {self.epochs}, "
+                             f"{self.batch_size}")
+        if self.lr_schedule not in ("constant", "cosine", "exponential"):
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'sgd'")
+
+
+class Trainer:
+    """Train a model with ``loss_and_grads(x)`` on an array of flattened examples.
+
+    Args:
+        model: a :class:`scratchvae.models.Model`.
+        train_x: (N, D) float array (images flattened; see ``ArrayDataset.flat``).
+        val_x: optional (M, D) validation array, evaluated after every epoch.
+        config: :class:`TrainConfig`.
+        out_dir: where ``checkpoint.npz``, ``history.json``/``.csv`` go (None: nowhere).
+    """
+
+    def __init__(self, model, train_x, val_x=None, config: TrainConfig | None = None,
+                 out_dir=None):
+        self.config = config or TrainConfig()
+        check_float_array(train_x, "train_x", ndim=2)
+        if val_x is not None:
+            check_float_array(val_x, "val_x", ndim=2)
+        self.model, self.train_x, self.val_x = model, train_x, val_x
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.batches = BatchIterator(len(train_x), self.config.batch_size, seed=self.config.seed)
+        self.steps_per_epoch = len(self.batches)
+        self.optimizer = self._make_optimizer()
+        self.history: list[dict] = []
+        self.epoch = 0                       # epochs completed
+
+    # ----------------------------------------------------------------- set-up
+    def _make_optimizer(self):
+        c = self.config
+        total = max(1, c.epochs * self.steps_per_epoch)
+        if c.lr_schedule == "cosine":
+            sched = schedules.cosine(c.lr, total, c.lr * 0.01)
+        elif c.lr_schedule == "exponential":
+            sched = schedules.exponential_decay(c.lr, c.lr_decay, self.steps_per_epoch)
+        else:
+            sched = schedules.constant(c.lr)
+        if c.warmup_epochs > 0:
+            sched = schedules.linear_warmup(sched, max(1, int(c.warmup_epochs * self.steps_per_epoch)))
+        params = self.model.parameters()
+        if c.optimizer == "sgd":
+            return SGD(params, c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
+                       lr_schedule=sched)
+        return Adam(params, c.lr, weight_decay=c.weight_decay, lr_schedule=sched)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / "checkpoint.npz" if self.out_dir else None
+
+    # -------------------------------------------------------------- the loop
+    def fit(self, epochs: int | None = None) -> list[dict]:
+        """Train until ``epochs`` epochs in total have run (default: config.epochs)."""
+        target = self.config.epochs if epochs is None else epochs
+        while self.epoch < target:
+            record = self._run_epoch(self.epoch)
+            self.epoch += 1
+            self.history.append(record)
+            if self.out_dir is not None:
+                save_history(self.history, self.out_dir)
+                if self.epoch % self.config.checkpoint_every == 0 or self.epoch == target:
+                    self.save(self.checkpoint_path)
+        return self.history
+
+    def _run_epoch(self, epoch: int) -> dict:
+        c, model, opt = self.config, self.model, self.optimizer
+        model.train()
+        bin_rng = np.random.default_rng([c.seed, epoch, 1])
+        sums, seen = {}, 0
+        t0 = time.perf_counter()
+        bar = tqdm(self.batches.epoch(epoch), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}",
+                   leave=False, disable=None if c.progress else True, dynamic_ncols=True)
+        for step, idx in enumerate(bar):
+            xb = self.train_x[idx]
+            if c.binarize:
+                xb = binarize(xb, bin_rng)
+            model.zero_grad()
+            out = model.loss_and_grads(xb)
+            norm = clip_grad_norm(model.parameters(), c.clip_norm) if c.clip_norm else \
+                global_grad_norm(model.parameters())
+            if not (math.isfinite(out["loss"]) and math.isfinite(norm)):
+                self._stop_nonfinite(epoch, step, out["loss"], norm)
+            opt.step()
+            for k in model.terms:
+                sums[k] = sums.get(k, 0.0) + out[k] * len(idx)
+            seen += len(idx)
+            if step % 10 == 0 or step == self.steps_per_epoch - 1:
+                bar.set_postfix({k: f"{v / seen:.2f}" for k, v in sums.items()})
+        bar.close()
+        record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
+                  "lr": opt.lr, "seconds": time.perf_counter() - t0}
+        if self.val_x is not None:
+            val = self.evaluate(self.val_x)
+            if not all(math.isfinite(v) for v in val.values()):
+                self._stop_nonfinite(epoch, "validation", val["loss"], float("nan"))
+            record.update({f"val_{k}": v for k, v in val.items()})
+        if c.progress:
+            print(_format_record(record), flush=True)
+        return record
+
+    def evaluate(self, x) -> dict[str, float]:
+        """Mean of each loss term over ``x`` with ε from a fixed generator (reproducible)."""
+        self.model.eval()
+        kwargs = {"rng": np.random.default_rng([self.config.seed, 2])} \
+            if hasattr(self.model, "rng") else {}
+        result = self.model.evaluate(x, self.config.eval_batch_size, **kwargs)
+        self.model.train()
+        return result
+
+    def _stop_nonfinite(self, epoch, step, loss, norm):
+        last = self.checkpoint_path
+        where = (f"the last good checkpoint {str(last)!r} (after epoch {self.epoch}) is intact"
+                 if last is not None and last.exists() else "no checkpoint had been written yet")
+        raise NonFiniteError(
+            f"training stopped: non-finite values at epoch {epoch + 1}, step {step} "
+            f"(loss={loss}, gradient norm={norm}); {where}. Try a lower learning rate "
+            f"(--lr), gradient clipping (--clip-norm), or check the data for extreme values.")
+
+    # ------------------------------------------------------------ checkpoints
+    def save(self, path) -> Path:
+        meta = {"epoch": self.epoch, "train_config": asdict(self.config), "history": self.history}
+        return save_checkpoint(path, self.model, self.optimizer, meta)
+
+    def load(self, path) -> None:
+        """Restore model, optimizer, ε generator, epoch and history from a checkpoint."""
+        meta, model_state, opt_state = load_checkpoint(path)
+        self.model.load_state_dict(model_state)
+        if "model_rng" in meta and getattr(self.model, "rng", None) is not None:
+            self.model.rng.bit_generator.state = meta["model_rng"]
+        if opt_state:
+            self.optimizer.load_state_dict(opt_state)
+        self.epoch = int(meta["epoch"])
+        self.history = list(meta.get("history", []))
+
+
+def _format_record(r: dict) -> str:
+    parts = [f"epoch {r['epoch']:3d}"]
+    for k, v in r.items():
+        if k in ("epoch", "lr", "seconds"):
+            continue
+        parts.append(f"{k} {v:9.3f}")
+    parts.append(f"({r['seconds']:.1f}s)")
+    return "  ".join(parts)
