@@ -87,10 +87,11 @@ def save_latent_scatter(z, labels, path, title: str = "latent means") -> Path:
     """Scatter of posterior means (projected to 2-D when L > 2), coloured by label."""
     p, (xl, yl) = project_2d(z)
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    sc = ax.scatter(p[:, 0], p[:, 1], c=labels if labels is not None else "tab:blue",
-                    cmap="tab10", s=4, alpha=0.7)
     if labels is not None:
+        sc = ax.scatter(p[:, 0], p[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
         fig.colorbar(sc, ax=ax, label="label")
+    else:
+        ax.scatter(p[:, 0], p[:, 1], c="tab:blue", s=4, alpha=0.7)
     ax.set_xlabel(xl)
     ax.set_ylabel(yl)
     ax.set_title(title)

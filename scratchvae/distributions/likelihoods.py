@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 
 from ..backend import get_array_module
-from ..errors import check_float_array, check_same_shape
+from ..errors import DataError, check_float_array, check_same_shape
 from ..functional.numerics import sigmoid
 from .reduction import per_sample_sum, reduce_batch, sum_to_shape
 
@@ -86,6 +86,6 @@ def check_targets(x, likelihood: str):
         xp = get_array_module(x)
         lo, hi = float(xp.min(x)), float(xp.max(x))
         if lo < 0 or hi > 1:
-            raise ValueError(f"the Bernoulli likelihood needs targets in [0, 1], got values in "
+            raise DataError(f"the Bernoulli likelihood needs targets in [0, 1], got values in "
                              f"[{lo:.3g}, {hi:.3g}]; rescale the data or use likelihood='gaussian'")
     return x

@@ -1,0 +1,123 @@
+"""The command line: train/resume, sample, reconstruct, gradcheck, --help, bad input."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scratchvae import cli
+from scratchvae import nn
+from scratchvae.gradcheck import CHECKS, check_module
+from scratchvae.train import load_checkpoint
+
+QUICK = ["--limit", "300", "--hidden", "32", "--latent-dim", "4", "--batch-size", "64", "--quiet"]
+
+
+def test_train_writes_checkpoint_history_results_and_figures(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--epochs", "2", "--out", str(out), *QUICK]) == 0
+    printed = capsys.readouterr().out
+    assert "test: loss" in printed and "−ELBO" in printed
+    for name in ["checkpoint.npz", "history.json", "history.csv", "results.json",
+                 "loss_curves.png", "reconstructions.png", "samples.png", "latent.png"]:
+        assert (out / name).is_file(), name
+    results = json.loads((out / "results.json").read_text())
+    assert results["epochs"] == 2 and results["data"] == "sprites"
+    assert set(results["test"]) == {"loss", "recon", "kl"}
+
+
+def test_cli_resume_matches_an_uninterrupted_run(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert cli.main(["train", "--epochs", "2", "--out", str(straight), *QUICK]) == 0
+    assert cli.main(["train", "--epochs", "1", "--out", str(split), *QUICK]) == 0
+    assert cli.main(["train", "--resume", "--epochs", "2", "--out", str(split), *QUICK]) == 0
+    _, a, opt_a = load_checkpoint(straight / "checkpoint.npz")
+    _, b, opt_b = load_checkpoint(split / "checkpoint.npz")
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert opt_a["t"] == opt_b["t"]
+
+
+def test_sample_and_reconstruct(tmp_path):
+    out = tmp_path / "run"
+    cli.main(["train", "--epochs", "1", "--out", str(out), *QUICK])
+    ckpt = str(out / "checkpoint.npz")
+    assert cli.main(["sample", ckpt, "--n", "16", "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 1000
+    assert cli.main(["reconstruct", ckpt, "--n", "4", "--out", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "r.png").is_file()
+
+
+def test_autoencoder_and_point_data(tmp_path):
+    assert cli.main(["train", "--model", "ae", "--epochs", "1", "--out", str(tmp_path / "ae"),
+                     *QUICK]) == 0
+    out = tmp_path / "cos"
+    assert cli.main(["train", "--data", "cosine3d", "--epochs", "1", "--latent-dim", "2",
+                     "--activation", "ptanh", "--out", str(out), "--limit", "300", "--quiet"]) == 0
+    meta, _, _ = load_checkpoint(out / "checkpoint.npz")
+    assert meta["model_config"]["likelihood"] == "gaussian"     # auto: data not in [0, 1]
+    assert cli.main(["sample", str(out / "checkpoint.npz"), "--n", "10",
+                     "--out", str(tmp_path / "pts.png")]) == 0
+    assert np.load(tmp_path / "pts.npy").shape == (10, 3)
+
+
+def test_gradcheck_prints_a_table_and_exits_zero(capsys):
+    assert cli.main(["gradcheck", "--only", "Linear", "ReLU", "bernoulli_nll"]) == 0
+    out = capsys.readouterr().out
+    assert "max rel err" in out and "3 passed, 0 failed" in out
+    assert out.count("pass") >= 5       # Linear x/W/b, ReLU x, bernoulli logits
+
+
+def test_gradcheck_exits_nonzero_on_a_failure(monkeypatch, capsys):
+    """Register a layer whose backward is off by 1 % and run the real checker on it."""
+    class Wrong(nn.Linear):
+        def backward(self, dy):
+            return 1.01 * super().backward(dy)
+
+    def broken(seed=0, **options):
+        x = np.random.default_rng(seed).normal(size=(3, 4))
+        return check_module(Wrong(4, 2, rng=seed).astype(np.float64), x, op="broken", **options)
+
+    monkeypatch.setitem(CHECKS, "broken", broken)
+    assert cli.main(["gradcheck", "--only", "Tanh", "broken"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "1 passed, 1 failed" in out
+    assert "gradcheck 'broken': FAIL" in out      # the full report of the failure follows
+
+
+def test_unknown_data_set_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["train", "--data", "imagenet", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "imagenet" in err and "fashion-mnist" in err
+
+
+def test_bernoulli_on_unbounded_data_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["train", "--data", "cosine3d", "--likelihood", "bernoulli", "--epochs", "1",
+                     "--limit", "100", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "[0, 1]" in capsys.readouterr().err
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["train", "--resume", "--out", str(tmp_path / "none"), "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_unknown_gradcheck_name(capsys):
+    assert cli.main(["gradcheck", "--only", "Nope"]) == 2
+    assert "Nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["reconstruct"], ["gradcheck"]])
+def test_help_for_every_command(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*command, "--help"])
+    assert exc.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_module_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "scratchvae", "gradcheck", "--only", "Tanh"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 passed, 0 failed" in proc.stdout
