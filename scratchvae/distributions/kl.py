@@ -7,16 +7,22 @@ summed over the L latent dimensions, reduced over the batch as described in
 KL(N(μ, σ²) || N(0, I)), with v = exp(logvar):
 
     KL_n = ½ Σ_j ( μ_j² + v_j − 1 − logvar_j )
+         = ½ Σ_j ( μ_j² + expm1(logvar_j) − logvar_j )
     ∂KL_n/∂μ      = μ
-    ∂KL_n/∂logvar = ½ (v − 1)
+    ∂KL_n/∂logvar = ½ (v − 1) = ½ expm1(logvar)
 
-KL(N(μ_q, v_q) || N(μ_p, v_p)):
+KL(N(μ_q, v_q) || N(μ_p, v_p)), with d = logvar_q − logvar_p (so v_q / v_p = e^d):
 
     KL_n = ½ Σ_j ( logvar_p − logvar_q + (v_q + (μ_q − μ_p)²) / v_p − 1 )
+         = ½ Σ_j ( expm1(d) − d + (μ_q − μ_p)² / v_p )
     ∂/∂μ_q       =  (μ_q − μ_p) / v_p
     ∂/∂μ_p       = −(μ_q − μ_p) / v_p
-    ∂/∂logvar_q  =  ½ ( v_q / v_p − 1 )
-    ∂/∂logvar_p  =  ½ ( 1 − (v_q + (μ_q − μ_p)²) / v_p )
+    ∂/∂logvar_q  =  ½ expm1(d)
+    ∂/∂logvar_p  = −½ ( expm1(d) + (μ_q − μ_p)² / v_p )
+
+Why expm1: near q = p (a collapsed latent unit) v − 1 − logvar is a difference of
+nearly equal numbers and rounds to slightly *negative* values; expm1(x) − x keeps
+the O(x²) result accurate, so KL ≥ 0 holds in floating point too.
 """
 from __future__ import annotations
 
@@ -33,17 +39,17 @@ def kl_standard_normal(mu, logvar, reduction: str = "mean"):
     """
     check_same_shape(mu, logvar, "mu", "logvar")
     xp = get_array_module(mu)
-    var = xp.exp(logvar)
-    kl, scale = reduce_batch(0.5 * per_sample_sum(mu * mu + var - 1 - logvar), reduction)
+    var_m1 = xp.expm1(logvar)                                   # v − 1, accurate near 0
+    kl, scale = reduce_batch(0.5 * per_sample_sum(mu * mu + (var_m1 - logvar)), reduction)
     dmu = mu * scale
-    dlogvar = (0.5 * scale) * (var - 1)
+    dlogvar = (0.5 * scale) * var_m1
     return kl, dmu, dlogvar
 
 
 def kl_per_dimension(mu, logvar):
     """Batch-mean KL of each latent dimension, (L,) — the "KL per unit" diagnostic."""
     xp = get_array_module(mu)
-    return (0.5 * (mu * mu + xp.exp(logvar) - 1 - logvar)).mean(axis=0)
+    return (0.5 * (mu * mu + (xp.expm1(logvar) - logvar))).mean(axis=0)
 
 
 def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p, reduction: str = "mean"):
@@ -54,12 +60,13 @@ def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p, reduction: str = "mean"):
     for name, a in (("logvar_q", logvar_q), ("mu_p", mu_p), ("logvar_p", logvar_p)):
         check_same_shape(mu_q, a, "mu_q", name)
     xp = get_array_module(mu_q)
-    var_q = xp.exp(logvar_q)
+    d = logvar_q - logvar_p
+    ratio_m1 = xp.expm1(d)                             # v_q / v_p − 1
     inv_var_p = xp.exp(-logvar_p)
     diff = mu_q - mu_p
-    ratio = (var_q + diff * diff) * inv_var_p          # (v_q + (μ_q − μ_p)²) / v_p
-    kl, scale = reduce_batch(0.5 * per_sample_sum(logvar_p - logvar_q + ratio - 1), reduction)
+    mahal = diff * diff * inv_var_p                    # (μ_q − μ_p)² / v_p
+    kl, scale = reduce_batch(0.5 * per_sample_sum((ratio_m1 - d) + mahal), reduction)
     dmu_q = (diff * inv_var_p) * scale
-    dlogvar_q = (0.5 * scale) * (var_q * inv_var_p - 1)
-    dlogvar_p = (0.5 * scale) * (1 - ratio)
+    dlogvar_q = (0.5 * scale) * ratio_m1
+    dlogvar_p = (-0.5 * scale) * (ratio_m1 + mahal)
     return kl, (dmu_q, dlogvar_q, -dmu_q, dlogvar_p)

@@ -13,6 +13,8 @@ The stable forms, and why:
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import get_array_module
 
 
@@ -42,5 +44,6 @@ def logsumexp(a, axis=None, keepdims=False):
     xp = get_array_module(a)
     m = xp.max(a, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)     # an all -inf row: shift by 0, result -inf
-    out = xp.log(xp.sum(xp.exp(a - m), axis=axis, keepdims=True)) + m
+    with np.errstate(divide="ignore"):     # log(0) = -inf is the intended answer there
+        out = xp.log(xp.sum(xp.exp(a - m), axis=axis, keepdims=True)) + m
     return out if keepdims else xp.squeeze(out, axis=axis) if axis is not None else out.reshape(())

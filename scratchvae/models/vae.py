@@ -103,7 +103,8 @@ class VAE(Model):
         Args:
             x: (N, D) batch; targets in [0, 1] for the Bernoulli likelihood.
             eps: (N, L) frozen ε for the reparameterization (gradient checks);
-                 otherwise drawn from ``rng`` or the model's own generator.
+                 otherwise drawn from ``rng`` (a Generator or an int seed) or, when
+                 ``rng`` is None, from the model's own generator.
             compute_grads: False for evaluation (no backward, grads untouched).
         Returns:
             ``{"loss", "recon", "kl"}`` as floats (batch means, nats) and, under
@@ -113,7 +114,8 @@ class VAE(Model):
         x = self._check_input(x, self.input_dim, self.likelihood)
         h = self.encoder.forward(x)                                   # (N, 2L)
         mu, logvar = split_halves(h, self.latent_dim)                 # (N, L) each
-        z, rep_cache = reparameterize_forward(mu, logvar, eps, rng or self.rng)
+        z, rep_cache = reparameterize_forward(
+            mu, logvar, eps, as_rng(rng) if rng is not None else self.rng)
         out = self.decoder.forward(z)                                 # (N, D)
         recon, dout, dlogvar_x = reconstruction_loss(self.likelihood, out, x, self._logvar_x())
         kl, dmu_kl, dlogvar_kl = kl_standard_normal(mu, logvar)

@@ -159,13 +159,14 @@ class Module:
         if missing or unexpected:
             raise CheckpointError(f"state dict does not fit {type(self).__name__}: "
                                   f"missing {missing}, unexpected {unexpected}")
-        for name, target in targets.items():
-            value = np.asarray(state[name])
-            if value.shape != target.shape:
-                raise CheckpointError(f"state dict entry {name!r} has shape {value.shape}, "
+        values = {name: np.asarray(state[name]) for name in targets}
+        for name, target in targets.items():       # validate everything before changing anything
+            if values[name].shape != target.shape:
+                raise CheckpointError(f"state dict entry {name!r} has shape {values[name].shape}, "
                                       f"the model expects {target.shape}")
-            xp_value = value if isinstance(target, np.ndarray) else to_device(value, "cuda")
-            target[...] = xp_value
+        for name, target in targets.items():
+            value = values[name]
+            target[...] = value if isinstance(target, np.ndarray) else to_device(value, "cuda")
 
     def __repr__(self):
         lines = [f"{type(self).__name__}({self.extra_repr()}"]

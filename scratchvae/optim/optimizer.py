@@ -72,12 +72,19 @@ class Optimizer:
             raise CheckpointError("optimizer state does not match the model's parameters: "
                                   f"missing {sorted(set(self.state) - set(sd['state']))}, "
                                   f"unexpected {sorted(set(sd['state']) - set(self.state))}")
+        for name, slots in self.state.items():     # validate everything before changing anything
+            if set(sd["state"][name]) != set(slots):
+                raise CheckpointError(
+                    f"optimizer state for {name!r} has slots {sorted(sd['state'][name])}, "
+                    f"{type(self).__name__} keeps {sorted(slots)} (a state saved by another optimizer?)")
+            for k, target in slots.items():
+                shape = np.shape(sd["state"][name][k])
+                if shape != target.shape:
+                    raise CheckpointError(f"optimizer slot {name}.{k} has shape {shape}, "
+                                          f"expected {target.shape}")
         self.t = int(sd["t"])
         self.base_lr = float(sd["base_lr"])
         for name, slots in self.state.items():
             for k, target in slots.items():
                 value = np.asarray(sd["state"][name][k])
-                if value.shape != target.shape:
-                    raise CheckpointError(f"optimizer slot {name}.{k} has shape {value.shape}, "
-                                          f"expected {target.shape}")
                 target[...] = value if get_array_module(target) is np else to_device(value, "cuda")
