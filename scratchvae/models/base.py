@@ -22,6 +22,12 @@ class Model(Module):
         super().__init__()
         self.config = {"model": self.name, **config}
 
+    def _xp(self):
+        """The array module (NumPy or CuPy) that holds this model's parameters."""
+        for _, p, _ in self.named_parameters():
+            return get_array_module(p)
+        return get_array_module()
+
     def _check_input(self, x, input_dim: int, likelihood: str | None = None):
         """Validate a batch (N, input_dim) and cast it to the model's dtype."""
         check_float_array(x, "x", ndim=2)

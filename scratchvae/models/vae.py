@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import get_array_module
 from ..distributions import (
     kl_per_dimension, kl_standard_normal, reparameterize_backward, reparameterize_forward,
     standard_normal,
@@ -32,7 +31,9 @@ from .likelihood import check_likelihood, output_mean, reconstruction_loss
 
 
 class VAE(Model):
-    """MLP VAE.
+    """MLP VAE. Subclasses (e.g. :class:`ConvVAE`) swap in other ``encoder``/``decoder``
+    networks — any modules mapping (N, D) → (N, 2L) and (N, L) → (N, D) — and inherit
+    the whole probabilistic part below unchanged.
 
     Args:
         input_dim: D (784 for 28×28 images, flattened).
@@ -58,13 +59,19 @@ class VAE(Model):
                               latent_dim=int(latent_dim), likelihood=likelihood,
                               learn_variance=bool(learn_variance), logvar_x=float(logvar_x),
                               beta=float(beta), activation=activation, seed=int(seed)))
-        self.input_dim, self.latent_dim = int(input_dim), int(latent_dim)
-        self.likelihood = check_likelihood(likelihood)
-        self.beta = float(beta)
+        self._setup_latent(input_dim, latent_dim, likelihood, learn_variance, logvar_x, beta,
+                           seed, dtype)
         init_rng = as_rng(seed)
         self.encoder = mlp([input_dim, *hidden, 2 * latent_dim], activation, init_rng, dtype)
         self.decoder = mlp([latent_dim, *reversed(list(hidden)), input_dim], activation,
                            init_rng, dtype)
+
+    def _setup_latent(self, input_dim, latent_dim, likelihood, learn_variance, logvar_x, beta,
+                      seed, dtype):
+        """The parts every VAE shares, whatever its encoder and decoder networks."""
+        self.input_dim, self.latent_dim = int(input_dim), int(latent_dim)
+        self.likelihood = check_likelihood(likelihood)
+        self.beta = float(beta)
         self.learn_variance = bool(learn_variance) and likelihood == "gaussian"
         if self.learn_variance:
             self.add_param("logvar_x", np.full(input_dim, logvar_x, dtype=dtype))
@@ -90,8 +97,8 @@ class VAE(Model):
     def sample(self, n: int, rng=None):
         """Draw n samples from the model: z ~ N(0, I) → decoder mean, (n, D)."""
         rng = as_rng(rng) if rng is not None else self.rng
-        xp = get_array_module(self.encoder[0].params["W"])
-        return self.decode(standard_normal((int(n), self.latent_dim), rng, self.dtype, xp))
+        eps = standard_normal((int(n), self.latent_dim), rng, self.dtype, self._xp())
+        return self.decode(eps)
 
     # ----------------------------------------------------------------- training
     def _logvar_x(self):
