@@ -10,8 +10,15 @@ from .activations import (
     relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
     softplus_backward, softplus_forward, tanh_backward, tanh_forward,
 )
+from .batchnorm import (
+    batchnorm_backward, batchnorm_eval, batchnorm_eval_backward, batchnorm_forward,
+)
 from .linear import linear_backward, linear_forward
 from .numerics import log_sigmoid, logsumexp, sigmoid, softplus
+from .shape import (
+    dropout_backward, dropout_forward, dropout_mask, upsample_nearest_backward,
+    upsample_nearest_forward,
+)
 
 __all__ = [
     "linear_forward", "linear_backward",
@@ -19,4 +26,7 @@ __all__ = [
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
     "softplus_forward", "softplus_backward", "ptanh_forward", "ptanh_backward",
     "sigmoid", "softplus", "log_sigmoid", "logsumexp",
+    "batchnorm_forward", "batchnorm_backward", "batchnorm_eval", "batchnorm_eval_backward",
+    "upsample_nearest_forward", "upsample_nearest_backward",
+    "dropout_mask", "dropout_forward", "dropout_backward",
 ]

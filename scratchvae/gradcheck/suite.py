@@ -197,3 +197,7 @@ _register_model("Autoencoder(mse)", _ae, "mse")
 def run_all(seed: int = 0, names=None, **options) -> list[GradcheckReport]:
     """Run every registered check (or those in ``names``) and return the reports."""
     return [CHECKS[n](seed=seed, **options) for n in (names or CHECKS)]
+
+
+# Checks that live beside their layers' families; imported last because they use register().
+from . import suite_norm  # noqa: E402,F401 - BatchNorm, Flatten, Unflatten, Upsample, Dropout

@@ -7,10 +7,13 @@ from .activations import (
     ACTIVATIONS, Identity, LeakyReLU, ParametricTanh, ReLU, Sigmoid, Softplus, Tanh,
     make_activation,
 )
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .linear import Linear
 from .module import Module, Sequential
+from .shape import Dropout, Flatten, Reshape, Unflatten, Upsample
 
 __all__ = [
     "Module", "Sequential", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus",
     "ParametricTanh", "Identity", "ACTIVATIONS", "make_activation",
+    "BatchNorm1d", "BatchNorm2d", "Flatten", "Unflatten", "Reshape", "Upsample", "Dropout",
 ]

@@ -1,0 +1,91 @@
+"""Shape-only and masking ops: nearest-neighbour upsampling and inverted dropout.
+
+Notation: N batch size, C channels, H, W spatial sizes, s the integer scale factor,
+p the drop probability.
+
+    upsample_nearest   (N, C, H, W) -> (N, C, s·H, s·W)   y[n, c, i, j] = x[n, c, i // s, j // s]
+                       (any number of spatial axes after C: (N, C, L), (N, C, D, H, W) too)
+    dropout            y = x ⊙ mask / (1 − p), mask ∈ {0, 1} drawn with P(1) = 1 − p
+
+Randomness is never drawn inside a forward: the dropout mask is an argument
+(``dropout_mask`` draws one from a caller's generator), so a frozen mask makes
+the op deterministic and gradient-checkable.
+"""
+from __future__ import annotations
+
+from ..backend import get_array_module
+
+
+# ------------------------------------------------------------- nearest upsampling
+def _interleave(spatial, factors):
+    """(H, W), (a, b) -> (H, a, W, b): each spatial size followed by its block size."""
+    return tuple(d for pair in zip(spatial, factors) for d in pair)
+
+
+def upsample_nearest_forward(x, scale):
+    """Repeat every spatial entry ``scale`` times along each spatial axis.
+
+    Args:
+        x: (N, C, *S) input, S the spatial sizes (at least one axis).
+        scale: integer factor s >= 1.
+    Returns:
+        y: (N, C, *(s·S)), cache ``(x.shape, s)``.
+    """
+    xp = get_array_module(x)
+    n, c, *spatial = x.shape
+    ones, blocks = (1,) * len(spatial), (scale,) * len(spatial)
+    # view x as (N, C, H, 1, W, 1), broadcast to (N, C, H, s, W, s), then merge (H, s) -> s·H
+    expanded = xp.broadcast_to(x.reshape((n, c) + _interleave(spatial, ones)),
+                               (n, c) + _interleave(spatial, blocks))
+    y = expanded.reshape((n, c) + tuple(scale * d for d in spatial))   # a copy
+    return y, (tuple(x.shape), scale)
+
+
+def upsample_nearest_backward(dy, cache):
+    """dx[n, c, i, j] = Σ_{a, b < s} dy[n, c, s·i + a, s·j + b]: each s×s block summed,
+    since x[n, c, i, j] was copied into every entry of that block.
+
+    Args:
+        dy: (N, C, *(s·S)) upstream gradient.
+        cache: from ``upsample_nearest_forward``.
+    Returns:
+        dx: (N, C, *S).
+    """
+    shape, scale = cache
+    n, c, *spatial = shape
+    blocks = dy.reshape((n, c) + _interleave(spatial, (scale,) * len(spatial)))
+    return blocks.sum(axis=tuple(range(3, 3 + 2 * len(spatial), 2)))   # the block axes
+
+
+# ------------------------------------------------------------------------ dropout
+def dropout_mask(shape, p, rng, dtype=bool):
+    """A keep-mask: each entry is 1 (kept) with probability 1 − p, independently.
+
+    Args:
+        shape: the input's shape.
+        p: drop probability in [0, 1).
+        rng: a ``numpy.random.Generator`` (the caller owns the randomness).
+    Returns:
+        a NumPy array of ``dtype`` (bool by default) with entries in {0, 1}.
+    """
+    return (rng.random(shape) >= p).astype(dtype, copy=False)
+
+
+def dropout_forward(x, mask, p):
+    """Inverted dropout y = x ⊙ mask / (1 − p), so that E[y] = x when mask ~ Bernoulli(1 − p).
+
+    Args:
+        x: any shape.
+        mask: shaped like x, entries in {0, 1} (bool or float).
+        p: drop probability in [0, 1).
+    Returns:
+        y shaped like x, cache ``(mask, 1 / (1 − p))``.
+    """
+    scale = 1.0 / (1.0 - p)
+    return x * mask * scale, (mask, scale)
+
+
+def dropout_backward(dy, cache):
+    """dx = dy ⊙ mask / (1 − p): kept entries pass the gradient, scaled as in the forward."""
+    mask, scale = cache
+    return dy * mask * scale
