@@ -65,11 +65,19 @@ def cmd_train(args) -> int:
         likelihood = args.likelihood
         if likelihood == "auto":
             likelihood = "bernoulli" if train_x.min() >= 0 and train_x.max() <= 1 else "gaussian"
-        config = dict(model=args.model, input_dim=train_x.shape[1], hidden=args.hidden,
-                      latent_dim=args.latent_dim, likelihood=likelihood,
-                      activation=args.activation, seed=args.seed)
-        if args.model == "vae":
-            config["beta"] = args.beta
+        if args.model == "conv-vae":
+            if len(shape) != 3:
+                raise ScratchVAEError(f"--model conv-vae needs image data (C, H, W); {data!r} has "
+                                      f"examples of shape {shape}. Use --model vae for it.")
+            config = dict(model="conv-vae", image_shape=list(shape), channels=args.channels,
+                          latent_dim=args.latent_dim, likelihood=likelihood, beta=args.beta,
+                          seed=args.seed)
+        else:
+            config = dict(model=args.model, input_dim=train_x.shape[1], hidden=args.hidden,
+                          latent_dim=args.latent_dim, likelihood=likelihood,
+                          activation=args.activation, seed=args.seed)
+            if args.model == "vae":
+                config["beta"] = args.beta
         model = build_model(config)
         cfg = TrainConfig(epochs=args.epochs if args.epochs is not None else 30,
                           batch_size=args.batch_size, lr=args.lr, binarize=args.binarize,
@@ -193,12 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "on the embedded sprites data set, 30 epochs — about a minute on 2 cores.")
     t.add_argument("--data", default="sprites",
                    help="sprites (embedded, default), fashion-mnist, mnist, kmnist, cosine3d")
-    t.add_argument("--model", default="vae", choices=["vae", "ae"])
+    t.add_argument("--model", default="vae", choices=["vae", "conv-vae", "ae"],
+                   help="vae (MLP), conv-vae (2 conv + 2 transposed conv), ae (MLP autoencoder)")
     t.add_argument("--epochs", type=int, default=None, help="total epochs (default 30)")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     t.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine", "exponential"])
     t.add_argument("--hidden", type=int, nargs="+", default=[400], help="hidden widths, e.g. 512 256")
+    t.add_argument("--channels", type=int, nargs=2, default=[32, 64],
+                   help="conv-vae: channels of its two conv layers")
     t.add_argument("--latent-dim", type=int, default=20)
     t.add_argument("--likelihood", default="auto", choices=["auto", "bernoulli", "gaussian", "mse"],
                    help="auto: bernoulli for data in [0, 1], gaussian otherwise")

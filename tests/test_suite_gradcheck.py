@@ -53,7 +53,7 @@ def test_every_exported_layer_has_a_registered_check():
 def test_coverage_check_can_fail():
     names = list(CHECKS)
     assert unregistered(["Linear", "ReLU"], names) == []
-    assert unregistered(["Conv2d"], names) == ["Conv2d"]
+    assert unregistered(["Conv3d"], names) == ["Conv3d"]
     # "ReLU" must not count as covering "LeakyReLU" and vice versa
     assert unregistered(["LeakyReLU"], ["ReLU"]) == ["LeakyReLU"]
     assert unregistered(["ReLU"], ["LeakyReLU"]) == ["ReLU"]

@@ -13,6 +13,11 @@ from .activations import (
 from .batchnorm import (
     batchnorm_backward, batchnorm_eval, batchnorm_eval_backward, batchnorm_forward,
 )
+from .conv import (
+    col2im, conv2d_backward, conv2d_forward, conv2d_naive, conv2d_output_shape,
+    conv_transpose2d_backward, conv_transpose2d_forward, conv_transpose2d_naive,
+    conv_transpose2d_output_shape, im2col,
+)
 from .linear import linear_backward, linear_forward
 from .numerics import log_sigmoid, logsumexp, sigmoid, softplus
 from .shape import (
@@ -26,6 +31,9 @@ __all__ = [
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
     "softplus_forward", "softplus_backward", "ptanh_forward", "ptanh_backward",
     "sigmoid", "softplus", "log_sigmoid", "logsumexp",
+    "im2col", "col2im", "conv2d_forward", "conv2d_backward", "conv2d_naive",
+    "conv2d_output_shape", "conv_transpose2d_forward", "conv_transpose2d_backward",
+    "conv_transpose2d_naive", "conv_transpose2d_output_shape",
     "batchnorm_forward", "batchnorm_backward", "batchnorm_eval", "batchnorm_eval_backward",
     "upsample_nearest_forward", "upsample_nearest_backward",
     "dropout_mask", "dropout_forward", "dropout_backward",

@@ -163,7 +163,7 @@ def _model_check(name, make, likelihood, seed, **options):
     for pname, p, _ in model.parameters():
         if pname.endswith(".W"):
             p[...] = rng.normal(0, 1.0, p.shape)
-    x = rng.uniform(0.05, 0.95, (3, 7))
+    x = rng.uniform(0.05, 0.95, (3, model.input_dim))
     kwargs = {"eps": rng.standard_normal((3, model.latent_dim))} if hasattr(model, "rng") else {}
     return check_model(model, x, op=name, loss_kwargs=kwargs, seed=seed, **options)
 
@@ -187,9 +187,18 @@ def _ae(likelihood):
 _register_model("VAE(bernoulli)", _vae, "bernoulli")
 _register_model("VAE(gaussian, learned var)",
                 lambda lik: _vae(lik, learn_variance=True, beta=0.5), "gaussian")
-_register_model("VAE(mse, ptanh)",
-                lambda lik: __import__("scratchvae.models", fromlist=["VAE"]).VAE(
-                    7, (5,), 2, likelihood=lik, activation="ptanh", seed=1), "mse")
+def _vae_ptanh(likelihood):
+    from ..models import VAE  # noqa: PLC0415
+    return VAE(7, (5,), 2, likelihood=likelihood, activation="ptanh", seed=1)
+
+
+def _conv_vae(likelihood):
+    from ..models import ConvVAE  # noqa: PLC0415
+    return ConvVAE((1, 8, 8), (2, 3), 2, likelihood=likelihood, seed=1)
+
+
+_register_model("VAE(mse, ptanh)", _vae_ptanh, "mse")
+_register_model("ConvVAE(bernoulli)", _conv_vae, "bernoulli")
 _register_model("Autoencoder(bernoulli)", _ae, "bernoulli")
 _register_model("Autoencoder(mse)", _ae, "mse")
 
@@ -200,4 +209,5 @@ def run_all(seed: int = 0, names=None, **options) -> list[GradcheckReport]:
 
 
 # Checks that live beside their layers' families; imported last because they use register().
+from . import suite_conv  # noqa: E402,F401 - Conv2d, ConvTranspose2d
 from . import suite_norm  # noqa: E402,F401 - BatchNorm, Flatten, Unflatten, Upsample, Dropout

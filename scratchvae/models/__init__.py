@@ -5,9 +5,10 @@ import numpy as np
 
 from .autoencoder import Autoencoder
 from .base import Model
+from .conv_vae import ConvVAE
 from .vae import VAE
 
-MODELS = {"vae": VAE, "ae": Autoencoder}
+MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE}
 
 
 def build_model(config: dict, dtype=np.float32) -> Model:
@@ -19,4 +20,4 @@ def build_model(config: dict, dtype=np.float32) -> Model:
     return MODELS[name](**config, dtype=dtype)
 
 
-__all__ = ["Model", "VAE", "Autoencoder", "MODELS", "build_model"]
+__all__ = ["Model", "VAE", "ConvVAE", "Autoencoder", "MODELS", "build_model"]

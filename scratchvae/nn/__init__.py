@@ -8,6 +8,7 @@ from .activations import (
     make_activation,
 )
 from .batchnorm import BatchNorm1d, BatchNorm2d
+from .conv import Conv2d, ConvTranspose2d
 from .linear import Linear
 from .module import Module, Sequential
 from .shape import Dropout, Flatten, Reshape, Unflatten, Upsample
@@ -15,5 +16,5 @@ from .shape import Dropout, Flatten, Reshape, Unflatten, Upsample
 __all__ = [
     "Module", "Sequential", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus",
     "ParametricTanh", "Identity", "ACTIVATIONS", "make_activation",
-    "BatchNorm1d", "BatchNorm2d", "Flatten", "Unflatten", "Reshape", "Upsample", "Dropout",
+    "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "Flatten", "Unflatten", "Reshape", "Upsample", "Dropout",
 ]

@@ -1,0 +1,73 @@
+"""The convolutional VAE: conv encoder, transposed-conv decoder, the VAE's objective.
+
+Notation: N batch, C×H×W the image (1×28×28 for MNIST-like data), L latent size,
+c₁, c₂ the channel widths; every conv has kernel 4, stride 2, padding 1, so each
+halves (conv) or doubles (transposed conv) the spatial size: 28 → 14 → 7 → 14 → 28.
+
+    encoder: x (N, C·H·W) → unflatten (N, C, H, W)
+             → Conv(C→c₁) → ReLU → Conv(c₁→c₂) → ReLU        (N, c₂, H/4, W/4)
+             → flatten → Linear → (N, 2L) = [μ, logvar]
+    decoder: z (N, L) → Linear → ReLU → unflatten (N, c₂, H/4, W/4)
+             → ConvT(c₂→c₁) → ReLU → ConvT(c₁→C)              (N, C, H, W) logits
+             → flatten (N, C·H·W)
+
+Inputs and outputs stay flat (N, D), D = C·H·W, so the likelihoods, the trainer and
+the evaluation code are exactly those of the MLP :class:`VAE`, whose
+``loss_and_grads`` this class inherits.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..nn import Linear, ReLU, Sequential
+from ..nn.conv import Conv2d, ConvTranspose2d
+from ..nn.init import as_rng
+from ..nn.shape import Flatten, Unflatten
+from .vae import VAE
+
+
+class ConvVAE(VAE):
+    """Convolutional VAE (2 conv + 2 transposed conv, kernel 4, stride 2).
+
+    Args:
+        image_shape: (C, H, W) with H and W divisible by 4.
+        channels: (c₁, c₂) widths of the two conv layers.
+        latent_dim: L.
+        likelihood, learn_variance, logvar_x, beta, seed, dtype: as for :class:`VAE`.
+    """
+
+    name = "conv-vae"
+
+    def __init__(self, image_shape=(1, 28, 28), channels=(32, 64), latent_dim=20,
+                 likelihood="bernoulli", learn_variance=False, logvar_x=0.0, beta=1.0, seed=0,
+                 dtype=np.float32):
+        C, H, W = (int(s) for s in image_shape)
+        if H % 4 or W % 4:
+            raise ShapeError(f"ConvVAE needs H and W divisible by 4 (two stride-2 layers), "
+                             f"got image_shape {(C, H, W)}")
+        c1, c2 = (int(c) for c in channels)
+        D = C * H * W
+        super(VAE, self).__init__(dict(image_shape=[C, H, W], channels=[c1, c2],
+                                       latent_dim=int(latent_dim), likelihood=likelihood,
+                                       learn_variance=bool(learn_variance),
+                                       logvar_x=float(logvar_x), beta=float(beta), seed=int(seed)))
+        self._setup_latent(D, latent_dim, likelihood, learn_variance, logvar_x, beta, seed, dtype)
+        self.image_shape = (C, H, W)
+        rng = as_rng(seed)
+        inner = (c2, H // 4, W // 4)
+        conv = dict(kernel_size=4, stride=2, padding=1, rng=rng, dtype=dtype)
+        self.encoder = Sequential(
+            Unflatten((C, H, W)),
+            Conv2d(C, c1, **conv), ReLU(),
+            Conv2d(c1, c2, **conv), ReLU(),
+            Flatten(),
+            Linear(int(np.prod(inner)), 2 * int(latent_dim), rng=rng, dtype=dtype),
+        )
+        self.decoder = Sequential(
+            Linear(int(latent_dim), int(np.prod(inner)), rng=rng, dtype=dtype), ReLU(),
+            Unflatten(inner),
+            ConvTranspose2d(c2, c1, **conv), ReLU(),
+            ConvTranspose2d(c1, C, **conv),
+            Flatten(),
+        )
