@@ -1,0 +1,35 @@
+"""Custom CPU kernels (Numba), each with a naive reference beside it.
+
+The rule of this package (STYLE lesson 2): every fast kernel has a naive
+NumPy/Python reference in the same module -- written as an explicit loop nest
+and independent of BLAS -- and the tests compare the fast kernel against that
+oracle over a grid of awkward shapes and layouts (size 1, primes, tall/skinny,
+tile multiples and off-by-one sizes, transposed and strided views), and against
+``numpy.matmul`` on the shapes the models actually use.
+
+Kernel conventions (STYLE lesson 4):
+
+* flat arrays and ints in; named block/tile constants at the top of the module;
+* a docstring with the loop nest, what was optimised and why;
+* the plain-Python body ``_name_py`` is JIT-compiled under a second name
+  ``_name``, so ``NUMBA_DISABLE_JIT=1`` turns the kernels back into Python;
+* a diagnostics entry point (``parallel_diagnostics``) and a benchmark script
+  (``benchmarks/<kernel>.py``) that compares with the vendor library side by side,
+  because the speed of these kernels is fragile to small rewrites.
+
+Modules
+-------
+matmul    GEMM: ``matmul_reference`` (oracle), ``matmul_numba`` (BLIS-style:
+          packed panels, MR x NR register tile, KC/MC/NC cache blocking, prange
+          over C blocks), ``matmul`` (backend dispatcher "numba" | "blas").
+
+The dispatcher is reached as ``kernels.matmul.matmul`` (``from kernels.matmul import
+matmul``) and is deliberately not re-exported here: binding a function to the name
+``kernels.matmul`` would shadow the submodule, and ``import kernels.matmul as km``
+would then return the function.
+"""
+from .matmul import (KC, MC, MR, NC, NR, PARALLEL_MIN_FLOPS, matmul_numba,
+                     matmul_reference, parallel_diagnostics)
+
+__all__ = ["matmul_numba", "matmul_reference", "parallel_diagnostics",
+           "MR", "NR", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS"]
