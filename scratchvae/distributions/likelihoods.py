@@ -82,6 +82,11 @@ LIKELIHOODS = ("bernoulli", "gaussian", "mse")
 def check_targets(x, likelihood: str):
     """Validate data for a likelihood: float, finite, and in [0, 1] for Bernoulli."""
     check_float_array(x, "x")
+    return check_target_range(x, likelihood)
+
+
+def check_target_range(x, likelihood: str):
+    """The likelihood-specific part alone (x already known float and finite)."""
     if likelihood == "bernoulli":
         xp = get_array_module(x)
         lo, hi = float(xp.min(x)), float(xp.max(x))

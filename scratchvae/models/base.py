@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..backend import get_array_module
 from ..errors import ShapeError, check_float_array
 from ..nn import Module
-from .likelihood import check_targets
+from ..distributions.likelihoods import check_target_range
 
 
 class Model(Module):
@@ -35,7 +35,7 @@ class Model(Module):
             raise ShapeError(f"{type(self).__name__} expects inputs of shape (N, {input_dim}), got "
                              f"{tuple(x.shape)}; flatten images with x.reshape(len(x), -1)")
         if likelihood is not None:
-            check_targets(x, likelihood)
+            check_target_range(x, likelihood)   # x was checked float and finite above
         return x.astype(self.dtype, copy=False)
 
     def evaluate(self, x, batch_size: int = 1000, **loss_kwargs) -> dict[str, float]:
