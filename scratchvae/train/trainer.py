@@ -141,6 +141,9 @@ class Trainer:
             if not (math.isfinite(out["loss"]) and math.isfinite(norm)):
                 self._stop_nonfinite(epoch, step, out["loss"], norm)
             opt.step()
+            after_step = getattr(model, "after_step", None)   # e.g. project α onto α ≥ 0
+            if after_step is not None:
+                after_step()
             for k in model.terms:
                 sums[k] = sums.get(k, 0.0) + out[k] * len(idx)
             seen += len(idx)
