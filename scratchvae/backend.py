@@ -7,11 +7,15 @@ must never answer for itself:
 * which array module holds these arrays?         ``get_array_module(*arrays)``
 * move an array to a device                       ``to_device(x, "cpu" | "cuda")``
 * is a GPU usable at all?                         ``gpu_available()``
+* on the CPU, custom Numba kernels or plain NumPy? ``cpu_kernels()``, ``use_cpu_kernels(name)``
 
 Importing scratchvae never imports CuPy; CuPy is imported lazily the first time
 someone asks for the GPU, and asking for it without one raises a clear error.
 """
 from __future__ import annotations
+
+import os
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -85,3 +89,59 @@ def to_device(x, device: str):
 def to_numpy(x):
     """A NumPy copy/view of ``x`` wherever it lives (for saving, plotting, printing)."""
     return to_device(x, "cpu")
+
+
+# ------------------------------------------------------------------ CPU kernels
+#: "numba": the custom kernels of ``kernels/`` (GEMM, im2col/col2im, fused ops);
+#: "numpy": NumPy everywhere, GEMMs through ``numpy.matmul`` (BLAS) -- the reference path.
+CPU_KERNELS = ("numba", "numpy")
+_cpu_kernels = os.environ.get("SCRATCHVAE_CPU_KERNELS", "numba")
+if _cpu_kernels not in CPU_KERNELS:
+    raise DeviceError(f"SCRATCHVAE_CPU_KERNELS={_cpu_kernels!r}; use one of {CPU_KERNELS}")
+
+
+def cpu_kernels() -> str:
+    """Which CPU path layers take for NumPy arrays: "numba" (default) or "numpy".
+
+    Set once with the environment variable ``SCRATCHVAE_CPU_KERNELS`` or at run time with
+    :func:`set_cpu_kernels` / :func:`use_cpu_kernels`. Both paths compute the same
+    numbers to float round-off; "numpy" is the plain reference the tests compare against.
+    One path for a whole training step matters on few cores: OpenBLAS's threads
+    busy-wait ~0.1 s after each call and slow a Numba parallel region started within
+    that window by up to 40x (docs/benchmarks.md).
+    """
+    return _cpu_kernels
+
+
+def set_cpu_kernels(name: str) -> str:
+    """Select the CPU path ("numba" or "numpy"); returns the previous one."""
+    global _cpu_kernels
+    if name not in CPU_KERNELS:
+        raise DeviceError(f"unknown CPU kernel path {name!r}; use one of {CPU_KERNELS}")
+    previous, _cpu_kernels = _cpu_kernels, name
+    return previous
+
+
+@contextmanager
+def use_cpu_kernels(name: str):
+    """``with use_cpu_kernels("numpy"): ...`` runs the block on that CPU path."""
+    previous = set_cpu_kernels(name)
+    try:
+        yield
+    finally:
+        set_cpu_kernels(previous)
+
+
+def numba_path(*arrays) -> bool:
+    """True when these arrays should go through the Numba kernels: NumPy float32/float64
+    arrays of one dtype, with the "numba" path selected."""
+    if _cpu_kernels != "numba":
+        return False
+    dtype = None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype not in (np.float32, np.float64):
+            return False
+        if dtype is not None and a.dtype != dtype:
+            return False
+        dtype = a.dtype
+    return dtype is not None

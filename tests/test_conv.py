@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 import pytest
 
+from scratchvae.backend import CPU_KERNELS, use_cpu_kernels
 from scratchvae.errors import ShapeError
 from scratchvae.functional.conv import (
     col2im, conv2d_backward, conv2d_forward, conv2d_naive, conv2d_output_shape,
@@ -53,6 +54,13 @@ CONV_GRID = _grid(transposed=False)             # 24 cases
 TCONV_GRID = _grid(transposed=True)             # 36 cases
 
 
+@pytest.fixture(params=CPU_KERNELS)
+def path(request):
+    """Run the test on each CPU path: the Numba kernels and the NumPy reference path."""
+    with use_cpu_kernels(request.param):
+        yield request.param
+
+
 def _operands(case, transposed, dtype=np.float64, seed=0):
     rng = np.random.default_rng(seed)
     c = case
@@ -77,7 +85,7 @@ def _round_off_bound(naive, x, W, b, terms, **kw):
     ((3, 1, 8, 8), (1, 1), 3, 2),           # stride > kernel: pixels no window reads
     ((1, 4, 5, 5), (5, 5), 1, 2),
 ])
-def test_im2col_col2im_are_adjoint(shape, k, s, p):
+def test_im2col_col2im_are_adjoint(shape, k, s, p, path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape)
     cols = im2col(x, *k, s, p)
@@ -91,7 +99,7 @@ def test_im2col_col2im_are_adjoint(shape, k, s, p):
     np.testing.assert_array_equal(col2im(c, shape, *k, s, p), back)   # deterministic
 
 
-def test_im2col_layout_is_documented_one():
+def test_im2col_layout_is_documented_one(path):
     """cols[(n, i, j), (kh, kw, c)] = x_pad[n, c, i·SH + kh, j·SW + kw]."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 6, 5))
@@ -105,9 +113,46 @@ def test_im2col_layout_is_documented_one():
         assert cols6[n, i, j, kh, kw, c] == x_pad[n, c, i * SH + kh, j * SW + kw]
 
 
+@pytest.mark.parametrize("case,transposed", [
+    pytest.param(p.values[0], t, id=("T-" if t else "") + p.id)
+    for grid, t in ((CONV_GRID, False), (TCONV_GRID, True)) for p in grid])
+def test_cpu_paths_agree_on_forward_and_backward(case, transposed):
+    """The Numba path (default) and the NumPy reference path give the same y, dx, dW, db."""
+    fwd, bwd = ((conv_transpose2d_forward, conv_transpose2d_backward) if transposed
+                else (conv2d_forward, conv2d_backward))
+    kw = dict(stride=case["s"], padding=case["p"])
+    if transposed:
+        kw["output_padding"] = case["op"]
+    x, W, b = _operands(case, transposed=transposed, seed=3)
+    results = {}
+    for name in CPU_KERNELS:
+        with use_cpu_kernels(name):
+            y, cache = fwd(x, W, b, **kw)
+            dy = np.random.default_rng(4).standard_normal(y.shape)
+            results[name] = (y, *bwd(dy, cache))
+    for a, r in zip(results["numba"], results["numpy"]):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_input_grad_false_skips_dx_only(transposed):
+    case = dict(N=2, C=3, F=4, H=7, W=9, k=3, s=2, p=1, op=1)
+    x, W, b = _operands(case, transposed=transposed)
+    fwd, bwd = ((conv_transpose2d_forward, conv_transpose2d_backward) if transposed
+                else (conv2d_forward, conv2d_backward))
+    kw = dict(stride=2, padding=1, **({"output_padding": 1} if transposed else {}))
+    y, cache = fwd(x, W, b, **kw)
+    dy = np.random.default_rng(5).standard_normal(y.shape)
+    dx, dW, db = bwd(dy, cache)
+    none, dW2, db2 = bwd(dy, fwd(x, W, b, **kw)[1], input_grad=False)
+    assert dx is not None and none is None
+    np.testing.assert_array_equal(dW, dW2)
+    np.testing.assert_array_equal(db, db2)
+
+
 # -------------------------------------------------------------- fast against naive
 @pytest.mark.parametrize("case", CONV_GRID)
-def test_conv2d_matches_naive(case):
+def test_conv2d_matches_naive(case, path):
     kw = dict(stride=case["s"], padding=case["p"])
     x, W, b = _operands(case, transposed=False)
     y, _ = conv2d_forward(x, W, b, **kw)
@@ -125,7 +170,7 @@ def test_conv2d_matches_naive(case):
 
 
 @pytest.mark.parametrize("case", TCONV_GRID)
-def test_conv_transpose2d_matches_naive(case):
+def test_conv_transpose2d_matches_naive(case, path):
     kw = dict(stride=case["s"], padding=case["p"], output_padding=case["op"])
     x, W, b = _operands(case, transposed=True)
     y, _ = conv_transpose2d_forward(x, W, b, **kw)
@@ -142,7 +187,7 @@ def test_conv_transpose2d_matches_naive(case):
     assert np.all(np.abs(y32 - ref) <= bound)
 
 
-def test_non_square_and_non_contiguous_inputs():
+def test_non_square_and_non_contiguous_inputs(path):
     rng = np.random.default_rng(3)
     big = rng.standard_normal((3, 4, 11, 20))
     x = big[::2, 1:, :, ::2]                                # (2, 3, 11, 10), not contiguous
@@ -207,11 +252,11 @@ def test_gradcheck_catches_a_planted_bug(monkeypatch):
     import scratchvae.nn.conv as conv_mod
     real = conv_mod.conv2d_backward
 
-    def buggy(dy, cache):
+    def buggy(dy, cache, input_grad=True):
         dy = dy.copy()
-        dx, _, db = real(dy, cache)
+        dx, _, db = real(dy, cache, input_grad)
         dy[-1] = 0
-        _, dW, _ = real(dy, cache)
+        _, dW, _ = real(dy, cache, input_grad)
         return dx, dW, db
 
     monkeypatch.setattr(conv_mod, "conv2d_backward", buggy)

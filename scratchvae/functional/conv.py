@@ -62,8 +62,9 @@ import numbers
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, numba_path
 from ..errors import ShapeError
+from .gemm import matmul
 
 
 # ------------------------------------------------------------------------- helpers
@@ -159,6 +160,10 @@ def im2col(x, KH: int, KW: int, stride=1, padding=0):
     (SH, SW), (PH, PW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     N, C, H, W = x.shape
     OH, OW = conv2d_output_shape(H, W, (KH, KW), (SH, SW), (PH, PW))
+    if numba_path(x):                  # the same gather as one Numba kernel (kernels/conv.py)
+        from kernels.conv import im2col_numba  # noqa: PLC0415
+        cols = im2col_numba(x.transpose(0, 2, 3, 1), KH, KW, SH, SW, PH, PW)
+        return cols.reshape(N * OH * OW, KH * KW * C)
     x_pad = _nhwc_padded(x, PH, PW)                                   # (N, Hp, Wp, C)
     cols = xp.empty((N, OH, OW, KH, KW, C), dtype=x.dtype)
     for kh in range(KH):          # one strided copy per kernel offset: all windows at once
@@ -191,6 +196,9 @@ def col2im(cols, x_shape, KH: int, KW: int, stride=1, padding=0):
                          f"must have shape {(N * OH * OW, KH * KW * C)} or "
                          f"{(N, OH, OW, KH, KW, C)}, got {tuple(cols.shape)}")
     cols6 = cols.reshape(N, OH, OW, KH, KW, C)                # a view in both cases
+    if numba_path(cols):               # the same scatter-add as one Numba kernel
+        from kernels.conv import col2im_numba  # noqa: PLC0415
+        return col2im_numba(cols6, H, W, SH, SW, PH, PW).transpose(0, 3, 1, 2)
     dx_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=cols.dtype)   # (N, Hp, Wp, C)
     for kh in range(KH):
         for kw in range(KW):
@@ -199,16 +207,23 @@ def col2im(cols, x_shape, KH: int, KW: int, stride=1, padding=0):
     return dx_pad[:, PH:PH + H, PW:PW + W, :].transpose(0, 3, 1, 2)   # crop the padding
 
 
-def _patch_gemm(a, W_k, N, OH, OW, KH, KW):
-    """The patch matrix a · Wmat, offset-major, for :func:`col2im`.
+def _patch_gemm(a, Wmat, N, OH, OW, KH, KW):
+    """The patch matrix a · Wmat for :func:`col2im`, as (N, OH, OW, KH, KW, C) entries.
 
-    a (N·OH·OW, P) times W_k (KH·KW, P, C), one GEMM per kernel offset, gives
-    (KH·KW, N·OH·OW, C) memory; returned as its (N, OH, OW, KH, KW, C) view, whose
-    entry [n, i, j, kh, kw, c] is (a · Wmat)[(n, i, j), (kh, kw, c)] with
-    Wmat[p, (kh, kw, c)] = W_k[kh·KW + kw, p, c].
+    a (N·OH·OW, P), Wmat (P, K) with K = KH·KW·C in (kh, kw, c) order.
+
+    NumPy path: one GEMM per kernel offset, a (N·OH·OW, P) · W_k[kh, kw] (P, C), gives
+    offset-major (KH·KW, N·OH·OW, C) memory, returned as its (N, OH, OW, KH, KW, C)
+    view, so that each slice the NumPy col2im adds is contiguous (measured: 3.9 ms
+    instead of 4.45 ms for the dx of a 32×14×14 input). Numba path: one GEMM into
+    C-contiguous (N·OH·OW, K), the layout the Numba col2im reads in runs of KW·C.
     """
+    P, K = Wmat.shape
+    C = K // (KH * KW)
+    if numba_path(a, Wmat):
+        return matmul(a, Wmat).reshape(N, OH, OW, KH, KW, C)
     xp = get_array_module(a)
-    C = W_k.shape[2]
+    W_k = Wmat.reshape(P, KH * KW, C).transpose(1, 0, 2)  # (KH·KW, P, C) view, BLAS-ready slices
     out = xp.matmul(a, W_k)                              # (KH·KW, N·OH·OW, C)
     return out.reshape(KH, KW, N, OH, OW, C).transpose(2, 3, 4, 0, 1, 5)
 
@@ -224,8 +239,8 @@ def conv2d_forward(x, W, b=None, stride=1, padding=0):
         stride, padding: int or (h, w).
     Returns:
         y (N, F, OH, OW) (an NCHW view of NHWC memory) and the cache
-        ``(cols, W_k, W.shape, x.shape, stride, padding, has_bias)`` with
-        W_k (KH·KW, F, C) the weight per kernel offset, for the backward.
+        ``(cols, Wmat, W.shape, x.shape, stride, padding, has_bias)`` with
+        Wmat (F, KH·KW·C) the weight with columns in the patches' (kh, kw, c) order.
     """
     _check_operands("conv2d", x, W, b, c_axis=1)
     F, C, KH, KW = W.shape
@@ -233,15 +248,14 @@ def conv2d_forward(x, W, b=None, stride=1, padding=0):
     cols = im2col(x, KH, KW, stride, padding)            # (N·OH·OW, K)
     OH, OW = conv2d_output_shape(x.shape[2], x.shape[3], (KH, KW), stride, padding)
     Wmat = W.transpose(0, 2, 3, 1).reshape(F, KH * KW * C)   # (F, K), columns (kh, kw, c)
-    y2 = cols @ Wmat.T                                   # (N·OH·OW, F)
+    y2 = matmul(cols, Wmat.T)                            # (N·OH·OW, F)
     if b is not None:
         y2 += b
     y = y2.reshape(N, OH, OW, F).transpose(0, 3, 1, 2)   # (N, F, OH, OW)
-    W_k = W.transpose(2, 3, 0, 1).reshape(KH * KW, F, C)  # (KH·KW, F, C)
-    return y, (cols, W_k, tuple(W.shape), tuple(x.shape), stride, padding, b is not None)
+    return y, (cols, Wmat, tuple(W.shape), tuple(x.shape), stride, padding, b is not None)
 
 
-def conv2d_backward(dy, cache):
+def conv2d_backward(dy, cache, input_grad: bool = True):
     """Gradients of :func:`conv2d_forward`, given dy = dL/dy (N, F, OH, OW).
 
     With dy2 = dy as (N·OH·OW, F) in the row order of cols:
@@ -251,10 +265,12 @@ def conv2d_backward(dy, cache):
         dcols = dy2 · Wmat                 (N·OH·OW, F)·(F, K) → (N·OH·OW, K), offset-major
         dx    = col2im(dcols)              each patch entry's gradient summed onto its pixel
 
+    ``input_grad=False`` skips dcols and dx (returns None for dx): the input is data.
+
     Returns:
-        dx (N, C, H, W), dW (F, C, KH, KW), db (F,) or None when there is no bias.
+        dx (N, C, H, W) or None, dW (F, C, KH, KW), db (F,) or None when there is no bias.
     """
-    cols, W_k, (F, C, KH, KW), x_shape, stride, padding, has_bias = cache
+    cols, Wmat, (F, C, KH, KW), x_shape, stride, padding, has_bias = cache
     N, _, H, W = x_shape
     OH, OW = conv2d_output_shape(H, W, (KH, KW), stride, padding)
     if tuple(dy.shape) != (N, F, OH, OW):
@@ -262,8 +278,10 @@ def conv2d_backward(dy, cache):
                          f"got {tuple(dy.shape)}")
     dy2 = dy.transpose(0, 2, 3, 1).reshape(N * OH * OW, F)     # (N·OH·OW, F); free if NHWC memory
     db = dy2.sum(axis=0) if has_bias else None                  # (F,)
-    dW = (dy2.T @ cols).reshape(F, KH, KW, C).transpose(0, 3, 1, 2)   # (F, C, KH, KW)
-    dcols = _patch_gemm(dy2, W_k, N, OH, OW, KH, KW)            # (N, OH, OW, KH, KW, C)
+    dW = matmul(dy2.T, cols).reshape(F, KH, KW, C).transpose(0, 3, 1, 2)   # (F, C, KH, KW)
+    if not input_grad:
+        return None, dW, db
+    dcols = _patch_gemm(dy2, Wmat, N, OH, OW, KH, KW)           # (N, OH, OW, KH, KW, C)
     dx = col2im(dcols, x_shape, KH, KW, stride, padding)        # (N, C, H, W)
     return dx, dW, db
 
@@ -300,16 +318,15 @@ def conv_transpose2d_forward(x, W, b=None, stride=1, padding=0, output_padding=0
     N, _, H, W_ = x.shape
     OH, OW = conv_transpose2d_output_shape(H, W_, (KH, KW), stride, padding, output_padding)
     x2 = x.transpose(0, 2, 3, 1).reshape(N * H * W_, C_in)          # (N·H·W, C_in)
-    W_k = W.transpose(2, 3, 0, 1).reshape(KH * KW, C_in, C_out)     # (KH·KW, C_in, C_out)
-    cols = _patch_gemm(x2, W_k, N, H, W_, KH, KW)                   # (N, H, W, KH, KW, C_out)
+    Wmat = W.transpose(0, 2, 3, 1).reshape(C_in, KH * KW * C_out)   # (C_in, K), (kh, kw, c) order
+    cols = _patch_gemm(x2, Wmat, N, H, W_, KH, KW)                  # (N, H, W, KH, KW, C_out)
     y = col2im(cols, (N, C_out, OH, OW), KH, KW, stride, padding)   # (N, C_out, OH, OW)
-    Wmat = W.transpose(0, 2, 3, 1).reshape(C_in, KH * KW * C_out)   # (C_in, K), for backward
     if b is not None:
         y = y + b[:, None, None]
     return y, (x2, Wmat, tuple(W.shape), tuple(x.shape), stride, padding, b is not None)
 
 
-def conv_transpose2d_backward(dy, cache):
+def conv_transpose2d_backward(dy, cache, input_grad: bool = True):
     """Gradients of :func:`conv_transpose2d_forward`, given dy = dL/dy (N, C_out, OH, OW).
 
     y = col2im(x2 · Wmat) + b, and the adjoint of col2im is im2col, so
@@ -321,8 +338,10 @@ def conv_transpose2d_backward(dy, cache):
 
     (dx is a plain convolution of dy with W: the transposed conv's input-gradient is the conv.)
 
+    ``input_grad=False`` skips dx (returned as None): the input is data.
+
     Returns:
-        dx (N, C_in, H, W), dW (C_in, C_out, KH, KW), db (C_out,) or None.
+        dx (N, C_in, H, W) or None, dW (C_in, C_out, KH, KW), db (C_out,) or None.
     """
     x2, Wmat, (C_in, C_out, KH, KW), x_shape, stride, padding, has_bias = cache
     N, _, H, W = x_shape
@@ -331,8 +350,9 @@ def conv_transpose2d_backward(dy, cache):
         raise ShapeError(f"conv_transpose2d_backward: dy must have the output's shape "
                          f"({N}, {C_out}, OH, OW) for the {H}×{W} input, got {tuple(dy.shape)}")
     dcols = im2col(dy, KH, KW, stride, padding)                     # (N·H·W, K)
-    dx = (dcols @ Wmat.T).reshape(N, H, W, C_in).transpose(0, 3, 1, 2)     # (N, C_in, H, W)
-    dW = (x2.T @ dcols).reshape(C_in, KH, KW, C_out).transpose(0, 3, 1, 2)  # (C_in, C_out, KH, KW)
+    dx = matmul(dcols, Wmat.T).reshape(N, H, W, C_in).transpose(0, 3, 1, 2) \
+        if input_grad else None                                            # (N, C_in, H, W)
+    dW = matmul(x2.T, dcols).reshape(C_in, KH, KW, C_out).transpose(0, 3, 1, 2)  # (C_in, C_out, KH, KW)
     db = dy.sum(axis=(0, 2, 3)) if has_bias else None                      # (C_out,)
     return dx, dW, db
 

@@ -12,6 +12,8 @@ Backward, given dL/dy = dy (N, M):
 """
 from __future__ import annotations
 
+from .gemm import matmul
+
 
 def linear_forward(x, W, b=None):
     """y = x @ W + b.
@@ -24,23 +26,25 @@ def linear_forward(x, W, b=None):
     Returns:
         y: (N, M) and cache ``(x, W, has_bias)``.
     """
-    y = x @ W                      # (N, M)
+    y = matmul(x, W)               # (N, M)
     if b is not None:
         y += b                     # broadcast over the batch
     return y, (x, W, b is not None)
 
 
-def linear_backward(dy, cache):
+def linear_backward(dy, cache, input_grad: bool = True):
     """Gradients of ``linear_forward``.
 
     Args:
         dy: (N, M) upstream gradient dL/dy.
         cache: from ``linear_forward``.
+        input_grad: False skips dx (returned as None) when x is data, not a function of
+            parameters: it saves the largest GEMM of a first layer (784 inputs).
     Returns:
-        dx (N, D), dW (D, M), db (M,) or None when the layer has no bias.
+        dx (N, D) or None, dW (D, M), db (M,) or None when the layer has no bias.
     """
     x, W, has_bias = cache
-    dx = dy @ W.T                  # dL/dx_nd = sum_m dy_nm W_dm
-    dW = x.T @ dy                  # dL/dW_dm = sum_n x_nd dy_nm
+    dx = matmul(dy, W.T) if input_grad else None   # dL/dx_nd = sum_m dy_nm W_dm
+    dW = matmul(x.T, dy)           # dL/dW_dm = sum_n x_nd dy_nm
     db = dy.sum(axis=0) if has_bias else None   # dL/db_m = sum_n dy_nm
     return dx, dW, db

@@ -65,5 +65,5 @@ class Autoencoder(Model):
         out = self.decoder.forward(code)                      # (N, D)
         recon, dout, _ = reconstruction_loss(self.likelihood, out, x)
         if compute_grads:
-            self.encoder.backward(self.decoder.backward(dout))
+            self.encoder.backward(self.decoder.backward(dout), input_grad=False)   # x is data
         return {"loss": float(recon), "recon": float(recon), "code": code}

@@ -136,7 +136,7 @@ class VAE(Model):
         dmu, dlogvar = reparameterize_backward(dz, rep_cache)         # through z = μ + σε
         dmu += self.beta * dmu_kl                                     # plus ∂(βKL)/∂μ
         dlogvar += self.beta * dlogvar_kl                             # plus ∂(βKL)/∂logvar
-        self.encoder.backward(join_halves(dmu, dlogvar))
+        self.encoder.backward(join_halves(dmu, dlogvar), input_grad=False)   # x is data
         return result
 
     def kl_per_dimension(self, x, batch_size: int = 1000):

@@ -16,6 +16,8 @@ from .module import Module
 class _ConvBase(Module):
     """Shared argument handling, PyTorch init, input checks and repr."""
 
+    skips_input_grad = True
+
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, bias, rng,
                  dtype, transposed):
         super().__init__()
@@ -80,8 +82,9 @@ class Conv2d(_ConvBase):
                                         self.stride, self.padding)
         return y
 
-    def backward(self, dy):
-        dx, dW, db = conv2d_backward(dy, self._pop_cache())
+    def backward(self, dy, input_grad: bool = True):
+        """dL/dx — or None with ``input_grad=False`` — and dW, db added to grads."""
+        dx, dW, db = conv2d_backward(dy, self._pop_cache(), input_grad)
         self.grads["W"] += dW
         if db is not None:
             self.grads["b"] += db
@@ -132,8 +135,9 @@ class ConvTranspose2d(_ConvBase):
                                                   self.stride, self.padding, self.output_padding)
         return y
 
-    def backward(self, dy):
-        dx, dW, db = conv_transpose2d_backward(dy, self._pop_cache())
+    def backward(self, dy, input_grad: bool = True):
+        """dL/dx — or None with ``input_grad=False`` — and dW, db added to grads."""
+        dx, dW, db = conv_transpose2d_backward(dy, self._pop_cache(), input_grad)
         self.grads["W"] += dW
         if db is not None:
             self.grads["b"] += db

@@ -24,6 +24,8 @@ class Linear(Module):
     Input (N, D) → output (N, M).
     """
 
+    skips_input_grad = True
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng=None, dtype=np.float32):
         super().__init__()
@@ -43,8 +45,9 @@ class Linear(Module):
         y, self._cache = linear_forward(x, self.params["W"], self.params.get("b"))
         return y
 
-    def backward(self, dy):
-        dx, dW, db = linear_backward(dy, self._pop_cache())
+    def backward(self, dy, input_grad: bool = True):
+        """dL/dx (N, D) — or None with ``input_grad=False`` — and dW, db added to grads."""
+        dx, dW, db = linear_backward(dy, self._pop_cache(), input_grad)
         self.grads["W"] += dW
         if db is not None:
             self.grads["b"] += db

@@ -70,6 +70,10 @@ class Module:
     def backward(self, dy):
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
+    #: True for layers whose ``backward(dy, input_grad=False)`` skips dL/dx (Sequential
+    #: uses it for the first layer when the input is data)
+    skips_input_grad = False
+
     def __call__(self, x):
         return self.forward(x)
 
@@ -192,10 +196,28 @@ class Sequential(Module):
             x = layer.forward(x)
         return x
 
-    def backward(self, dy):
-        for layer in reversed(self.layers):
+    def backward(self, dy, input_grad: bool = True):
+        """Run the layers' backward passes in reverse and return dL/dx.
+
+        ``input_grad=False`` says the input is data (nothing upstream needs dL/dx): the
+        backward stops at the first layer that holds parameters, which skips its own
+        input gradient when it can (Linear and the convolutions accept the same flag:
+        the 784-wide dx GEMM of a first layer is pure waste), and None is returned.
+        """
+        stop = 0 if input_grad else self._first_parametrised()
+        for i in range(len(self.layers) - 1, stop - 1, -1):
+            layer = self.layers[i]
+            if not input_grad and i == stop and layer.skips_input_grad:
+                return layer.backward(dy, input_grad=False)
             dy = layer.backward(dy)
-        return dy
+        return dy if input_grad else None
+
+    def _first_parametrised(self) -> int:
+        """Index of the first layer with parameters (0 if none has any)."""
+        for i, layer in enumerate(self.layers):
+            if any(True for _ in layer.parameters()):
+                return i
+        return 0
 
     def __len__(self):
         return len(self.layers)
