@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_array_module
+from ..backend import get_array_module, numba_path
 from ..errors import DataError, check_float_array, check_same_shape
 from ..functional.numerics import sigmoid
 from .reduction import per_sample_sum, reduce_batch, sum_to_shape
@@ -36,6 +36,13 @@ LOG_2PI = math.log(2 * math.pi)
 def bernoulli_nll(logits, x, reduction: str = "mean"):
     """Binary cross-entropy from logits. Returns ``(loss, dlogits)``."""
     check_same_shape(logits, x, "logits", "x")
+    if (numba_path(logits, x) and logits.ndim == 2 and logits.flags.c_contiguous
+            and x.flags.c_contiguous):         # the same math in one fused pass
+        from kernels.elementwise import bce_logits  # noqa: PLC0415
+        _, scale = reduce_batch(logits[:, 0], reduction)        # scale depends on N only
+        rowsum, dlogits = bce_logits(logits, x, scale)          # (N,) float64, (N, D)
+        loss, _ = reduce_batch(rowsum.astype(logits.dtype), reduction)
+        return loss, dlogits
     xp = get_array_module(logits)
     elem = xp.maximum(logits, 0) - x * logits + xp.log1p(xp.exp(-xp.abs(logits)))
     loss, scale = reduce_batch(per_sample_sum(elem), reduction)

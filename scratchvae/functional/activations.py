@@ -7,19 +7,32 @@ the cached quantities.
 """
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import get_array_module, numba_path
 from .numerics import sigmoid, softplus
 
 
 # ---------------------------------------------------------------------------- ReLU
 def relu_forward(x):
-    """y = max(x, 0). Cache: the boolean mask x > 0."""
+    """y = max(x, 0). Cache: the boolean mask x > 0.
+
+    On the Numba path one fused pass (kernels/elementwise.py) writes y and the mask.
+    """
+    if numba_path(x):
+        from kernels.elementwise import relu_forward as fused  # noqa: PLC0415
+        out = fused(x)
+        if out is not None:
+            return out
     mask = x > 0
     return x * mask, mask
 
 
 def relu_backward(dy, mask):
     """dx = dy * 1[x > 0] (the subgradient at 0 is taken as 0)."""
+    if numba_path(dy):
+        from kernels.elementwise import relu_backward as fused  # noqa: PLC0415
+        dx = fused(dy, mask)
+        if dx is not None:
+            return dx
     return dy * mask
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_array_module
+from ..backend import get_array_module, numba_path
 from .optimizer import Optimizer
 
 
@@ -41,13 +41,17 @@ class Adam(Optimizer):
     def _update(self, name, p, g, state, lr):
         m, v = state["m"], state["v"]
         b1, b2, t = self.beta1, self.beta2, self.t
+        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+        if numba_path(p, g, m, v):            # the same update, one fused pass per element
+            from kernels.elementwise import adam_update  # noqa: PLC0415
+            if adam_update(p, g, m, v, lr, b1, b2, self.eps, bc1, bc2, self.weight_decay):
+                return
         if self.weight_decay:
             p *= 1 - lr * self.weight_decay
         m *= b1
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * (g * g)
-        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
         xp = get_array_module(p)
         denom = xp.sqrt(v)
         denom /= math.sqrt(bc2)

@@ -1,0 +1,197 @@
+"""Fused elementwise kernels (Numba): ReLU forward/backward, stable BCE from logits with
+its gradient, and the Adam update — each one pass over memory instead of NumPy's
+three to eight, with a NumPy reference beside it.
+
+Why fuse: on the CPU these ops are bound by memory traffic, not arithmetic. NumPy
+evaluates ``(sigmoid(l) − x) * scale`` as separate passes, each reading and writing a
+whole temporary array; a fused loop reads each input once and writes each output
+once. Parallel over the flat index (``prange``) with static chunks per thread.
+
+Layout: the kernels take flat 1-D views. :func:`flat_views` finds them for arrays that
+share one memory order — also for the NCHW views of NHWC memory the convolutions
+return — and returns None when the arrays' layouts differ (callers then fall back to
+NumPy). Outputs are allocated with ``np.empty_like``, which keeps the input's memory
+order, so the flat views line up element for element.
+
+Loop nests
+----------
+    relu_forward:   for i in prange(n): m[i] = x[i] > 0; y[i] = x[i] if m[i] else 0
+    relu_backward:  for i in prange(n): dx[i] = dy[i] if m[i] else 0
+    bce_logits:     for row in prange(N): s = 0 (float64)
+                        for d: l = logits[row, d]; t = x[row, d]
+                               s += max(l, 0) − t·l + log1p(exp(−|l|))
+                               dl[row, d] = (σ(l) − t) · scale
+                        rowsum[row] = s
+    adam:           for i in prange(n): (the four updates of optim/adam.py for element i)
+
+Fallback: plain Python bodies ``_*_py`` compiled under second names, so
+``NUMBA_DISABLE_JIT=1`` runs them as Python.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["flat_views", "relu_forward", "relu_backward", "bce_logits", "adam_update",
+           "relu_forward_reference", "relu_backward_reference", "bce_logits_reference",
+           "adam_update_reference"]
+
+
+# ------------------------------------------------------------------------ layout
+def flat_views(*arrays):
+    """1-D views of arrays that share one memory order, or None if there is none.
+
+    Every array must have the same shape and be a permutation of a C-contiguous
+    block (no gaps, no broadcasting), the same permutation for all (axes of length 1
+    do not count: their strides are arbitrary).
+    """
+    shape = arrays[0].shape
+    order = None
+    views = []
+    for a in arrays:
+        if a.shape != shape:
+            return None
+        big = sorted((i for i in range(a.ndim) if a.shape[i] > 1), key=lambda i: -a.strides[i])
+        t = a.transpose(big + [i for i in range(a.ndim) if a.shape[i] == 1])
+        if not t.flags.c_contiguous:
+            return None
+        if order is None:
+            order = big
+        elif big != order:
+            return None                   # same shape, different memory order
+        views.append(t.reshape(-1))       # a view: t is C-contiguous
+    return views
+
+
+# -------------------------------------------------------------------------- ReLU
+def relu_forward_reference(x):
+    """y = max(x, 0) and the mask x > 0 (the NumPy path)."""
+    mask = x > 0
+    return x * mask, mask
+
+
+def relu_backward_reference(dy, mask):
+    """dx = dy · 1[x > 0]."""
+    return dy * mask
+
+
+def _relu_forward_py(x, y, mask):
+    for i in prange(x.shape[0]):
+        positive = x[i] > 0
+        mask[i] = positive
+        y[i] = x[i] if positive else x[i] * 0     # as NumPy's x·mask: NaN stays NaN
+
+
+def _relu_backward_py(dy, mask, dx):
+    for i in prange(dy.shape[0]):
+        dx[i] = dy[i] if mask[i] else dy[i] * 0   # as NumPy's dy·mask
+
+
+_relu_forward = njit(parallel=True, cache=True)(_relu_forward_py)
+_relu_backward = njit(parallel=True, cache=True)(_relu_backward_py)
+
+
+def relu_forward(x):
+    """ReLU in one pass: (y, mask) with x's shape and memory order; None if x's layout
+    has gaps (the caller then uses the reference)."""
+    y, mask = np.empty_like(x), np.empty_like(x, dtype=np.bool_)
+    views = flat_views(x, y, mask)
+    if views is None:
+        return None
+    _relu_forward(*views)
+    return y, mask
+
+
+def relu_backward(dy, mask):
+    """dx = dy · mask in one pass; None if dy and mask do not share a memory order."""
+    dx = np.empty_like(dy)
+    views = flat_views(dy, mask, dx)
+    if views is None:
+        return None
+    _relu_backward(*views)
+    return dx
+
+
+# ---------------------------------------------------------- BCE from logits
+def bce_logits_reference(logits, x, scale):
+    """Per-row Σ_d [max(l, 0) − x·l + log1p(exp(−|l|))] (N,) and dl = (σ(l) − x)·scale."""
+    elem = np.maximum(logits, 0) - x * logits + np.log1p(np.exp(-np.abs(logits)))
+    sig = np.where(logits >= 0, 1 / (1 + np.exp(-np.abs(logits))),
+                   np.exp(-np.abs(logits)) / (1 + np.exp(-np.abs(logits))))
+    return elem.sum(axis=1), ((sig - x) * scale).astype(logits.dtype)
+
+
+def _bce_logits_py(logits, x, scale, rowsum, dlogits):
+    N, D = logits.shape
+    for row in prange(N):
+        s = 0.0                                    # float64 accumulator
+        for d in range(D):
+            l = logits[row, d]
+            t = x[row, d]
+            e = math.exp(-abs(l))                  # in (0, 1]: never overflows
+            s += max(l, 0.0) - t * l + math.log1p(e)
+            sig = 1.0 / (1.0 + e) if l >= 0 else e / (1.0 + e)   # σ(l), stable both sides
+            dlogits[row, d] = (sig - t) * scale
+        rowsum[row] = s
+
+
+_bce_logits = njit(parallel=True, cache=True)(_bce_logits_py)
+
+
+def bce_logits(logits, x, scale):
+    """Stable binary cross-entropy from logits and its gradient in one pass.
+
+    Args:
+        logits, x: (N, D) of one float dtype, C-contiguous (x ∈ [0, 1]).
+        scale: the factor the batch reduction puts on each gradient (1/N for a mean).
+    Returns:
+        rowsum (N,) float64, the loss of each example summed over D, in nats;
+        dlogits (N, D) = (σ(l) − x)·scale in the logits' dtype.
+    """
+    rowsum = np.empty(logits.shape[0], dtype=np.float64)
+    dlogits = np.empty_like(logits)
+    _bce_logits(logits, x, float(scale), rowsum, dlogits)
+    return rowsum, dlogits
+
+
+# ------------------------------------------------------------------------- Adam
+def adam_update_reference(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_decay):
+    """The update of ``scratchvae.optim.Adam`` in place (NumPy), for element-wise checks."""
+    if weight_decay:
+        p *= 1 - lr * weight_decay
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    denom = np.sqrt(v) / math.sqrt(bc2) + eps
+    p -= (lr / bc1) * (m / denom)
+
+
+def _adam_py(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_decay):
+    decay = 1 - lr * weight_decay
+    step = lr / bc1
+    sqrt_bc2 = math.sqrt(bc2)
+    for i in prange(p.shape[0]):
+        gi = g[i]
+        mi = beta1 * m[i] + (1 - beta1) * gi
+        vi = beta2 * v[i] + (1 - beta2) * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        pi = p[i] * decay if weight_decay != 0 else p[i]
+        p[i] = pi - step * (mi / (math.sqrt(vi) / sqrt_bc2 + eps))
+
+
+_adam = njit(parallel=True, cache=True)(_adam_py)
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_decay):
+    """One Adam/AdamW update of p, m, v in place, one pass; False if the layouts do not
+    allow it (the caller then runs the reference)."""
+    views = flat_views(p, g, m, v)
+    if views is None:
+        return False
+    _adam(*views, float(lr), float(beta1), float(beta2), float(eps), float(bc1), float(bc2),
+          float(weight_decay))
+    return True
