@@ -36,18 +36,14 @@ busy machine).
 from __future__ import annotations
 
 import argparse
-import ctypes
-import glob
 import json
-import os
-import platform
 import statistics
 import sys
-import time
 
 import numpy as np
 
-import numba
+from common import machine_info as common_machine_info
+from common import set_threads, time_side_by_side
 from kernels.matmul import KC, MC, MR, NC, NR, matmul_numba
 
 # name -> (M, K, N, layout of A, layout of B); "t" = a transposed view of a C array
@@ -71,38 +67,8 @@ QUICK = ("Linear(784,400) fwd", "Linear(784,400) dx", "Linear(784,400) dW",
 
 
 def machine_info():
-    """CPU model, cores, library versions and NumPy's BLAS, as a dict."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    blas = "unknown"
-    try:
-        cfg = np.show_config(mode="dicts")
-        dep = cfg["Build Dependencies"]["blas"]
-        blas = f"{dep.get('name')} {dep.get('version')}"
-        if dep.get("openblas configuration"):
-            blas += f" ({dep['openblas configuration'].strip()})"
-    except Exception:  # noqa: BLE001 - older NumPy: no dict mode; it is only a label
-        pass
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "numba": numba.__version__, "blas": blas,
-            "numba_threads": numba.get_num_threads(),
-            "numba_threading_layer": _threading_layer(),
-            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "(unset)"),
-            "tiles": {"MR": MR, "NR": NR, "KC": KC, "MC": MC, "NC": NC}}
-
-
-def _threading_layer():
-    try:
-        return numba.threading_layer()
-    except ValueError:          # no parallel region has run yet
-        return "(not started)"
+    """The shared description plus this kernel's tile constants."""
+    return {**common_machine_info(), "tiles": {"MR": MR, "NR": NR, "KC": KC, "MC": MC, "NC": NC}}
 
 
 def make_operands(M, K, N, la, lb, dtype, rng):
@@ -112,58 +78,6 @@ def make_operands(M, K, N, la, lb, dtype, rng):
     B = rng.standard_normal((N, K)).astype(dtype).T if lb == "t" else \
         rng.standard_normal((K, N)).astype(dtype)
     return A, B
-
-
-def _calls_per_sample(fn, target_s):
-    """How many back-to-back calls make one timed sample of about target_s seconds."""
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt >= target_s / 4 or n >= 1 << 16:
-            return max(1, int(n * target_s / max(dt, 1e-9)))
-        n *= 4
-
-
-def time_side_by_side(fns, repeats, target_s, pause_s):
-    """Median and best seconds per call of each fn, sampled interleaved.
-
-    One sample = back-to-back calls for ~target_s; the order of the backends
-    alternates every repeat, and the script sleeps pause_s before each sample so
-    that the other backend's thread pool has gone idle (see the module docstring).
-    """
-    calls = {name: _calls_per_sample(fn, target_s) for name, fn in fns.items()}
-    samples = {name: [] for name in fns}
-    names = list(fns)
-    for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            fn, n = fns[name], calls[name]
-            time.sleep(pause_s)
-            fn()                                     # wake the pool up, untimed
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            samples[name].append((time.perf_counter() - t0) / n)
-    return ({name: statistics.median(s) for name, s in samples.items()},
-            {name: min(s) for name, s in samples.items()})
-
-
-def set_threads(n):
-    """Use n threads in Numba and in NumPy's OpenBLAS; returns what was set."""
-    numba.set_num_threads(n)
-    done = [f"numba={n}"]
-    libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in glob.glob(os.path.join(libdir, "*openblas*")):
-        lib = ctypes.CDLL(path)
-        for sym in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                    "scipy_openblas_set_num_threads", "openblas_set_num_threads"):
-            if hasattr(lib, sym):
-                getattr(lib, sym)(n)
-                done.append(f"openblas={n}")
-                return ", ".join(done)
-    return ", ".join(done) + " (OpenBLAS not found: set OPENBLAS_NUM_THREADS)"
 
 
 def run(shapes, dtype, repeats, target_s, pause_s, rng):
