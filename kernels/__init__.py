@@ -22,6 +22,16 @@ Modules
 matmul    GEMM: ``matmul_reference`` (oracle), ``matmul_numba`` (BLIS-style:
           packed panels, MR x NR register tile, KC/MC/NC cache blocking, prange
           over C blocks), ``matmul`` (backend dispatcher "numba" | "blas").
+conv      im2col / col2im on NHWC memory: ``im2col_numba``, ``col2im_numba``
+          (parallel over the batch, padding by bounds, one contiguous run per kernel
+          row) beside the loop nests ``im2col_reference``, ``col2im_reference``.
+elementwise  fused one-pass ReLU forward/backward, stable BCE from logits with its
+          gradient, and the Adam update, each beside its NumPy reference.
+
+The library reaches these through one switch, ``scratchvae.backend.cpu_kernels()``
+("numba" by default, "numpy" for the reference path): ``scratchvae.functional.gemm``
+routes every Linear/conv GEMM, and the conv, activation, likelihood and Adam code
+call the other kernels on that path.
 
 The dispatcher is reached as ``kernels.matmul.matmul`` (``from kernels.matmul import
 matmul``) and is deliberately not re-exported here: binding a function to the name

@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true",
                    help="continue from <out>/checkpoint.npz (bit-identical on the CPU)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    t.add_argument("--cpu-kernels", default=None, choices=["numba", "numpy"],
+                   help="CPU path: Numba kernels (default) or the NumPy/BLAS reference path; "
+                        "also SCRATCHVAE_CPU_KERNELS")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a trained VAE")
@@ -253,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "cpu_kernels", None):
+        from .backend import set_cpu_kernels  # noqa: PLC0415
+        set_cpu_kernels(args.cpu_kernels)
     try:
         return args.func(args)
     except ScratchVAEError as exc:

@@ -53,6 +53,13 @@ reads is contiguous. The same entries, a different memory order: col2im takes th
 input (GEMM + col2im) takes 3.9 ms this way against 4.45 ms through the (N·OH·OW, K)
 matrix, although the KH·KW GEMMs take 0.25 ms longer than one.
 
+Two CPU paths (``scratchvae.backend.cpu_kernels()``). On the default "numba" path the
+GEMMs go through the Numba GEMM (``functional.gemm``), im2col and col2im are the Numba
+kernels of ``kernels/conv.py`` (same layouts; padding by bounds tests instead of a padded
+copy; parallel over the batch), and the patch GEMM before col2im is one GEMM into
+C-contiguous (N·OH·OW, K) rather than KH·KW offset-major ones. The "numpy" path is the
+code below as described above, and the tests hold the two to the same oracles.
+
 Every function is written against the array module of its inputs, so NumPy and CuPy
 arrays both work; the ``*_naive`` oracles are NumPy only.
 """
