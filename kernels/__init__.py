@@ -38,7 +38,19 @@ matmul``) and is deliberately not re-exported here: binding a function to the na
 ``kernels.matmul`` would shadow the submodule, and ``import kernels.matmul as km``
 would then return the function.
 """
-from .matmul import (KC, MC, MR, NC, NR, PARALLEL_MIN_FLOPS, matmul_numba,
+import os
+
+# Numba's OpenMP threads spin after each parallel region by default. On a machine whose
+# cores are shared (other processes, or OpenBLAS's own spinning workers), a parallel
+# region must then wait for a thread that spins where it cannot run: measured with a
+# load average of ~5 on the 2-core development machine, a conv VAE training step took
+# 976 ms with spinning threads and 171 ms with OMP_WAIT_POLICY=PASSIVE (167 ms with one
+# thread; 148 ms with Numba's "workqueue" layer). Sleeping threads cost a wake-up per
+# region instead, which is small next to these kernels. Set before the OpenMP runtime
+# loads (Numba loads it at the first parallel call); an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .matmul import (KC, MC, MR, NC, NR, PARALLEL_MIN_FLOPS, matmul_numba,  # noqa: E402
                      matmul_reference, parallel_diagnostics)
 
 __all__ = ["matmul_numba", "matmul_reference", "parallel_diagnostics",

@@ -211,3 +211,4 @@ def run_all(seed: int = 0, names=None, **options) -> list[GradcheckReport]:
 # Checks that live beside their layers' families; imported last because they use register().
 from . import suite_conv  # noqa: E402,F401 - Conv2d, ConvTranspose2d
 from . import suite_norm  # noqa: E402,F401 - BatchNorm, Flatten, Unflatten, Upsample, Dropout
+from . import suite_cvae  # noqa: E402,F401 - the conditional VAE

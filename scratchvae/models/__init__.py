@@ -6,9 +6,10 @@ import numpy as np
 from .autoencoder import Autoencoder
 from .base import Model
 from .conv_vae import ConvVAE
+from .cvae import CVAE
 from .vae import VAE
 
-MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE}
+MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE}
 
 
 def build_model(config: dict, dtype=np.float32) -> Model:
@@ -20,4 +21,4 @@ def build_model(config: dict, dtype=np.float32) -> Model:
     return MODELS[name](**config, dtype=dtype)
 
 
-__all__ = ["Model", "VAE", "ConvVAE", "Autoencoder", "MODELS", "build_model"]
+__all__ = ["Model", "VAE", "ConvVAE", "CVAE", "Autoencoder", "MODELS", "build_model"]
