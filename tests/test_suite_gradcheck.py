@@ -26,6 +26,14 @@ def test_registered_check_passes(name, seed):
     assert report.max_rel_error <= RTOL, str(report)
 
 
+@pytest.mark.parametrize("name", list(CHECKS), ids=list(CHECKS))
+def test_registered_check_takes_the_cli_options(name):
+    """``python -m scratchvae gradcheck`` passes eps and mode to every entry; an entry that
+    uses one of those names for something else (say ε of the reparameterization) breaks it."""
+    report = CHECKS[name](seed=0, eps=1e-6, mode="directional")
+    assert report.mode == "directional" and report.passed, str(report)
+
+
 def exported_layer_classes():
     """Names of the Module subclasses that scratchvae.nn exports, bases excluded."""
     out = []

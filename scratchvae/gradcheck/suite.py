@@ -212,3 +212,4 @@ def run_all(seed: int = 0, names=None, **options) -> list[GradcheckReport]:
 from . import suite_conv  # noqa: E402,F401 - Conv2d, ConvTranspose2d
 from . import suite_norm  # noqa: E402,F401 - BatchNorm, Flatten, Unflatten, Upsample, Dropout
 from . import suite_cvae  # noqa: E402,F401 - the conditional VAE
+from . import suite_denoising  # noqa: E402,F401 - the denoising autoencoder

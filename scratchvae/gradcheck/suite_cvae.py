@@ -20,16 +20,20 @@ def _tiny_cvae(likelihood, **kw):
     return CVAE(7, 3, (5,), 2, likelihood=likelihood, activation="tanh", seed=1, **kw)
 
 
-def check_cvae(model, x, y, eps, *, op="CVAE", **options):
-    """Check ``model.loss_and_grads(x, y, eps)`` for x and every parameter."""
+def check_cvae(model, x, y, noise, *, op="CVAE", **options):
+    """Check ``model.loss_and_grads(x, y, eps=noise)`` for x and every parameter.
+
+    ``noise`` is the frozen reparameterization ε (N, L); ``options`` go to
+    :func:`check_function` (its ``eps`` is the finite-difference step).
+    """
     inputs = {"x": x, **{name: p for name, p, _ in model.parameters()}}
 
     def forward():
-        return float(model.loss_and_grads(x, y, eps=eps, compute_grads=False)["loss"])
+        return float(model.loss_and_grads(x, y, eps=noise, compute_grads=False)["loss"])
 
     def backward(dy):
         model.zero_grad()
-        dx = model.loss_and_grads(x, y, eps=eps, input_grad=True)["dx"]
+        dx = model.loss_and_grads(x, y, eps=noise, input_grad=True)["dx"]
         return {"x": dy * dx, **{name: dy * g for name, _, g in model.parameters()}}
 
     return check_function(forward, backward, inputs, op=op, **options)
@@ -48,8 +52,8 @@ def _cvae_check(name, likelihood, seed, model_kw, options):
             p[...] = rng.normal(0, 1.0 / np.sqrt(p.shape[0]), p.shape)
     x = rng.uniform(0.05, 0.95, (6, model.input_dim))             # (N, D) valid targets
     y = np.array([0, 2, 1, 2, 1, 0])                              # (N,) every class twice
-    eps = rng.standard_normal((6, model.latent_dim))              # (N, L) frozen
-    return check_cvae(model, x, y, eps, op=name, seed=seed, **options)
+    noise = rng.standard_normal((6, model.latent_dim))            # (N, L) frozen ε
+    return check_cvae(model, x, y, noise, op=name, seed=seed, **options)
 
 
 def _register(name, likelihood, **model_kw):

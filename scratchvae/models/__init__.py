@@ -7,9 +7,11 @@ from .autoencoder import Autoencoder
 from .base import Model
 from .conv_vae import ConvVAE
 from .cvae import CVAE
+from .denoising_ae import DenoisingAE
 from .vae import VAE
 
-MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE}
+MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
+          "dae": DenoisingAE}
 
 
 def build_model(config: dict, dtype=np.float32) -> Model:
@@ -21,4 +23,4 @@ def build_model(config: dict, dtype=np.float32) -> Model:
     return MODELS[name](**config, dtype=dtype)
 
 
-__all__ = ["Model", "VAE", "ConvVAE", "CVAE", "Autoencoder", "MODELS", "build_model"]
+__all__ = ["Model", "VAE", "ConvVAE", "CVAE", "Autoencoder", "DenoisingAE", "MODELS", "build_model"]

@@ -1,0 +1,105 @@
+"""Input corruption for denoising autoencoders (Vincent et al., 2008; seed 001, §4).
+
+Notation: x (N, D) clean data, x̃ (N, D) its corrupted copy, ν the noise level.
+
+    "gaussian"  additive isotropic noise:   x̃ = x + σ ε,       ε ~ N(0, I)       ν = σ
+    "masking"   a random fraction set to 0: x̃ = x ⊙ m,        m_nd ~ Bernoulli(1 − p)   ν = p
+
+Masking is dropout on the input *without* the 1/(1 − p) rescaling: a dropped pixel
+reads 0 ("missing"), and the network must fill it in from the pixels that remain.
+
+Randomness is injectable everywhere: the samplers take a ``numpy.random.Generator``
+(or an int seed; None draws fresh entropy, i.e. is not reproducible), and the
+corruptions take the noise itself (``noise=`` / ``mask=``), so a gradient check or a
+figure can freeze it. A frozen ``noise`` is used as given: ``std`` is then ignored.
+
+Corruption acts on data, upstream of every parameter: the denoising loss never
+differentiates through x̃, so these are plain functions with no backward. Noise is
+drawn on the CPU (one seed, one corruption, on every device) and moved to x's device.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import get_array_module
+from ..errors import DataError, DTypeError, check_float_array, check_same_shape
+from ..nn.init import as_rng
+
+CORRUPTIONS = ("gaussian", "masking")
+
+
+# -------------------------------------------------------------------- samplers
+def gaussian_noise(shape, std: float, rng, dtype=np.float32):
+    """σ ε with ε ~ N(0, I) of ``shape``: mean 0, variance σ² per entry."""
+    check_noise_level("gaussian", std)
+    return (float(std) * as_rng(rng).standard_normal(shape)).astype(dtype, copy=False)
+
+
+def masking_mask(shape, p: float, rng, dtype=np.float32):
+    """A keep-mask m of ``shape``: each entry is 0 (dropped) with probability p, else 1."""
+    check_noise_level("masking", p)
+    return (as_rng(rng).random(shape) >= p).astype(dtype, copy=False)
+
+
+# ----------------------------------------------------------------- corruptions
+def corrupt_gaussian(x, std: float, rng=None, noise=None):
+    """x̃ = x + σ ε. Pass ``noise`` (x's shape, = σ ε) to freeze it; else it is drawn from rng.
+
+    Returns x̃ (N, D), x's dtype. Values may leave [0, 1]: x̃ is only ever an *input*.
+    """
+    check_float_array(x, "x")
+    xp = get_array_module(x)
+    if noise is None:
+        noise = gaussian_noise(x.shape, std, rng, x.dtype)
+    else:
+        check_float_array(noise, "noise")
+        check_same_shape(noise, x, "noise", "x")
+    return x + xp.asarray(noise, dtype=x.dtype)
+
+
+def corrupt_masking(x, p: float, rng=None, mask=None):
+    """x̃ = x ⊙ m. Pass ``mask`` (x's shape, entries 0/1) to freeze it; else it is drawn from rng.
+
+    Returns x̃ (N, D), x's dtype.
+    """
+    check_float_array(x, "x")
+    xp = get_array_module(x)
+    if mask is None:
+        mask = masking_mask(x.shape, p, rng, x.dtype)
+    else:
+        if not hasattr(mask, "shape"):
+            raise DTypeError(f"mask must be an array shaped like x, got {type(mask).__name__}")
+        check_same_shape(mask, x, "mask", "x")
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise DataError("mask must hold only 0 (drop) and 1 (keep)")
+    return x * xp.asarray(mask, dtype=x.dtype)
+
+
+def corrupt(x, kind: str, level: float, rng=None):
+    """By name: ``corrupt(x, "gaussian", 0.3, rng)`` or ``corrupt(x, "masking", 0.5, rng)``."""
+    check_corruption(kind)
+    if kind == "gaussian":
+        return corrupt_gaussian(x, level, rng)
+    return corrupt_masking(x, level, rng)
+
+
+# ---------------------------------------------------------------------- checks
+def check_corruption(kind: str) -> str:
+    if kind not in CORRUPTIONS:
+        raise ValueError(f"unknown corruption {kind!r}; choose one of {list(CORRUPTIONS)}")
+    return kind
+
+
+def check_noise_level(kind: str, level: float) -> float:
+    """σ ≥ 0 for "gaussian"; 0 ≤ p < 1 for "masking" (p = 1 would erase every input)."""
+    check_corruption(kind)
+    level = float(level)
+    if kind == "gaussian" and not level >= 0:
+        raise ValueError(f"gaussian noise std must be ≥ 0, got {level}")
+    if kind == "masking" and not 0 <= level < 1:
+        raise ValueError(f"masking probability must lie in [0, 1), got {level}")
+    return level
+
+
+__all__ = ["CORRUPTIONS", "gaussian_noise", "masking_mask", "corrupt_gaussian", "corrupt_masking",
+           "corrupt", "check_corruption", "check_noise_level"]
