@@ -213,3 +213,4 @@ from . import suite_conv  # noqa: E402,F401 - Conv2d, ConvTranspose2d
 from . import suite_norm  # noqa: E402,F401 - BatchNorm, Flatten, Unflatten, Upsample, Dropout
 from . import suite_cvae  # noqa: E402,F401 - the conditional VAE
 from . import suite_denoising  # noqa: E402,F401 - the denoising autoencoder
+from . import suite_sparse_stacked  # noqa: E402,F401 - sparse and stacked autoencoders

@@ -8,10 +8,12 @@ from .base import Model
 from .conv_vae import ConvVAE
 from .cvae import CVAE
 from .denoising_ae import DenoisingAE
+from .sparse_ae import SparseAutoencoder
+from .stacked_ae import StackedAEStage, StackedAutoencoder, greedy_pretrain
 from .vae import VAE
 
 MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
-          "dae": DenoisingAE}
+          "dae": DenoisingAE, "sparse-ae": SparseAutoencoder, "stacked-ae": StackedAutoencoder}
 
 
 def build_model(config: dict, dtype=np.float32) -> Model:
@@ -23,4 +25,5 @@ def build_model(config: dict, dtype=np.float32) -> Model:
     return MODELS[name](**config, dtype=dtype)
 
 
-__all__ = ["Model", "VAE", "ConvVAE", "CVAE", "Autoencoder", "DenoisingAE", "MODELS", "build_model"]
+__all__ = ["Model", "VAE", "ConvVAE", "CVAE", "Autoencoder", "DenoisingAE", "SparseAutoencoder",
+           "StackedAutoencoder", "StackedAEStage", "greedy_pretrain", "MODELS", "build_model"]
