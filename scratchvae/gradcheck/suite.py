@@ -214,3 +214,4 @@ from . import suite_norm  # noqa: E402,F401 - BatchNorm, Flatten, Unflatten, Ups
 from . import suite_cvae  # noqa: E402,F401 - the conditional VAE
 from . import suite_denoising  # noqa: E402,F401 - the denoising autoencoder
 from . import suite_sparse_stacked  # noqa: E402,F401 - sparse and stacked autoencoders
+from . import suite_constrained  # noqa: E402,F401 - Lagrangian VAE (seed paper 003), GECO

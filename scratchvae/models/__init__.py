@@ -8,12 +8,15 @@ from .base import Model
 from .conv_vae import ConvVAE
 from .cvae import CVAE
 from .denoising_ae import DenoisingAE
+from .geco import GECOVAE
+from .lagrangian_vae import LagrangianVAE
 from .sparse_ae import SparseAutoencoder
 from .stacked_ae import StackedAEStage, StackedAutoencoder, greedy_pretrain
 from .vae import VAE
 
 MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
-          "dae": DenoisingAE, "sparse-ae": SparseAutoencoder, "stacked-ae": StackedAutoencoder}
+          "dae": DenoisingAE, "sparse-ae": SparseAutoencoder, "stacked-ae": StackedAutoencoder,
+          "lagrangian-vae": LagrangianVAE, "geco-vae": GECOVAE}
 
 
 def build_model(config: dict, dtype=np.float32) -> Model:
@@ -26,4 +29,4 @@ def build_model(config: dict, dtype=np.float32) -> Model:
 
 
 __all__ = ["Model", "VAE", "ConvVAE", "CVAE", "Autoencoder", "DenoisingAE", "SparseAutoencoder",
-           "StackedAutoencoder", "StackedAEStage", "greedy_pretrain", "MODELS", "build_model"]
+           "StackedAutoencoder", "StackedAEStage", "greedy_pretrain", "LagrangianVAE", "GECOVAE", "MODELS", "build_model"]
