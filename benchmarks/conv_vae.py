@@ -25,7 +25,7 @@ What is timed:
              conv VAE (2 conv + 2 transposed conv, k4 s2, latent 20) and of the MLP VAE
              784-400-20, Bernoulli likelihood, ε frozen per step
 
-Every contender runs with 2 threads. Between contenders the script sleeps --pause
+Every contender runs with the same number of threads (--threads, default 2). Between contenders the script sleeps --pause
 seconds: OpenBLAS's and PyTorch's OpenMP workers spin for a while after a call, and a
 Numba parallel region started in that window is slowed severalfold (docs/benchmarks.md).
 Read the ratios (torch time ÷ our time: above 1 means scratchvae is faster); the
@@ -61,12 +61,12 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- conv_vae.py:begin -->", "<!-- conv_vae.py:end -->"
 
 
-def _torch():
+def _torch(threads):
     try:
         import torch  # noqa: PLC0415 - optional, benchmark-only dependency
     except ImportError:
         return None
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     return torch
 
 
@@ -225,6 +225,8 @@ def main(argv=None):
     ap.add_argument("--sample-ms", type=float, default=None, help="length of one sample")
     ap.add_argument("--pause", type=float, default=0.3, metavar="S",
                     help="sleep before each sample (thread pools go idle)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads for every contender (1 is steadier on a busy machine)")
     ap.add_argument("--no-naive", action="store_true", help="skip the loop oracles")
     ap.add_argument("--json", metavar="PATH", help="write the numbers as JSON")
     ap.add_argument("--write-docs", action="store_true",
@@ -232,8 +234,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 9)
     target = (args.sample_ms or (60 if args.quick else 250)) / 1e3
-    threads = set_threads(2)
-    torch = _torch()
+    threads = set_threads(args.threads)
+    torch = _torch(args.threads)
     rng = np.random.default_rng(0)
     info = machine_info()
     info["torch"] = torch.__version__ if torch is not None else "(not installed)"
@@ -268,9 +270,10 @@ def main(argv=None):
               "float32:\n\n" + table(step_rows, contenders)
             + f"\n\nMachine: {info['cpu']}, {info['logical_cpus']} logical CPUs, Python "
               f"{info['python']}, NumPy {info['numpy']} ({info['blas']}), Numba {info['numba']}, "
-              f"PyTorch {info['torch']}; 2 threads each; {repeats} interleaved samples of "
-              f"~{1e3 * target:.0f} ms per contender. Command: `python benchmarks/conv_vae.py"
-              f"{' --quick' if args.quick else ''}`.")
+              f"PyTorch {info['torch']}; {args.threads} thread(s) each; {repeats} interleaved "
+              f"samples of ~{1e3 * target:.0f} ms per contender. Command: "
+              f"`python benchmarks/conv_vae.py{' --quick' if args.quick else ''}"
+              f"{f' --threads {args.threads}' if args.threads != 2 else ''}`.")
     print()
     print(text)
     if args.json:
