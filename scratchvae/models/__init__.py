@@ -12,11 +12,13 @@ from .geco import GECOVAE
 from .lagrangian_vae import LagrangianVAE
 from .sparse_ae import SparseAutoencoder
 from .stacked_ae import StackedAEStage, StackedAutoencoder, greedy_pretrain
+from .discriminator import Discriminator
 from .vae import VAE
+from .vae_gan import VAEGAN
 
 MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
           "dae": DenoisingAE, "sparse-ae": SparseAutoencoder, "stacked-ae": StackedAutoencoder,
-          "lagrangian-vae": LagrangianVAE, "geco-vae": GECOVAE}
+          "lagrangian-vae": LagrangianVAE, "geco-vae": GECOVAE, "vae-gan": VAEGAN}
 
 
 def build_model(config: dict, dtype=np.float32) -> Model:
@@ -29,4 +31,5 @@ def build_model(config: dict, dtype=np.float32) -> Model:
 
 
 __all__ = ["Model", "VAE", "ConvVAE", "CVAE", "Autoencoder", "DenoisingAE", "SparseAutoencoder",
-           "StackedAutoencoder", "StackedAEStage", "greedy_pretrain", "LagrangianVAE", "GECOVAE", "MODELS", "build_model"]
+           "StackedAutoencoder", "StackedAEStage", "greedy_pretrain", "LagrangianVAE", "GECOVAE", "VAEGAN",
+           "Discriminator", "MODELS", "build_model"]

@@ -1,0 +1,281 @@
+"""The VAE-GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned
+similarity metric"): a VAE whose pixel reconstruction loss is replaced by a distance
+in the hidden features of a GAN discriminator, trained together with that GAN.
+
+Notation: N data batch, M prior batch, D data dimensions, L latent size, F the
+discriminator's feature size; Dis_l(·) (·, F) its hidden features, Dis(·) (·, 1) its logit.
+
+    encoder      x (N, D) → μ, logvar (N, L);  z = μ + exp(logvar/2) ⊙ ε       ε (N, L)
+    decoder      [z; z_p] (N+M, L) → logits → x̃ = σ(·)[:N], x_p = σ(·)[N:]     z_p (M, L) ~ N(0, I)
+    discrimin.   [x; x̃; x_p] (2N+M, D) → Dis logits, Dis_l features
+
+The three losses, each summed over its dimensions, averaged over its batch, in nats:
+
+    L_prior = KL(q(z|x) ‖ N(0, I))
+    L_llike = −log N(Dis_l(x) | Dis_l(x̃), σ²I) = ½ Σ_f [(Dis_l(x) − Dis_l(x̃))²/σ² + log 2πσ²]
+              (the paper: σ² = 1; ``feature_logvar`` = log σ² sets how sharply the features
+              must match, i.e. the weight of L_llike against the KL)
+    L_dis   = −log D(x) − log(1 − D(x̃)) − log(1 − D(x_p))    (the paper's L_GAN as a loss)
+    L_gen   = −log D(x̃) − log D(x_p)   ("non_saturating", default), or −L_dis's fake terms
+              ("minimax", the paper's literal −L_GAN; see functional/gan_losses.py)
+
+and the three objectives, each minimized over its own parameter group only
+(Algorithm 1 of the paper):
+
+    encoder        KL + L_llike
+    decoder        γ · L_llike + L_gen
+    discriminator  L_dis                 (L_llike never trains the discriminator, as in the
+                                          paper: it would learn to pull Dis_l(x) and Dis_l(x̃)
+                                          together, a metric that sees no difference)
+
+So one forward serves three backward passes with different upstream gradients, and in
+each a network that does not own the objective is only a path for the gradient — a
+stop-gradient for its parameters (``_params_fixed``):
+
+    1. θ_Dis:  Dis.backward(∂L_dis/∂logits)                          (from the forward's cache)
+    2. θ_Dec:  dimg = Dis.backward(∂L_gen/∂logits, γ ∂L_llike/∂Dis_l(x̃))   [Dis fixed]
+               Dec.backward(dimg ⊙ σ'(·))                             (from the forward's cache)
+    3. θ_Enc:  dx̃ = Dis.backward(0, ∂L_llike/∂Dis_l(x̃));  dz = Dec.backward(dx̃ ⊙ σ')
+               [Dis and Dec fixed]
+               dμ, dlogvar = reparameterize_backward(dz) + ∂KL/∂(μ, logvar);  Enc.backward
+
+Passes 2 and 3 re-run the forward of the fixed networks, because a layer keeps one
+cache per forward. Everything random is injectable: ``eps`` (N, L) and ``z_prior``
+(M, L), else drawn from ``rng`` or the model's own generator.
+
+Training: :func:`make_optimizers` (one Adam per group) and :func:`train_step`, or
+:func:`fit_vae_gan` for whole epochs.
+"""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..data.loader import BatchIterator
+from ..distributions import (
+    gaussian_nll, kl_standard_normal, reparameterize_backward, reparameterize_forward,
+    standard_normal,
+)
+from ..errors import NonFiniteError, ShapeError, check_float_array
+from ..functional.activations import sigmoid_backward, sigmoid_forward
+from ..functional.gan_losses import (
+    GENERATOR_LOSSES, discriminator_accuracy, discriminator_loss, generator_loss,
+)
+from ..nn.init import as_rng
+from ..optim import Adam
+from .base import join_halves, split_halves
+from .blocks import mlp
+from .discriminator import Discriminator
+from .vae import VAE
+
+GROUPS = ("encoder", "decoder", "discriminator")
+
+
+@contextmanager
+def _params_fixed(*modules):
+    """Backward passes inside propagate through ``modules`` to their inputs but leave
+    their ``grads`` as they were: the paper's "limit error signals to relevant networks"."""
+    saved = [(g, g.copy()) for m in modules for _, _, g in m.parameters()]
+    try:
+        yield
+    finally:
+        for g, value in saved:
+            g[...] = value
+
+
+class VAEGAN(VAE):
+    """MLP VAE-GAN. ``encode``, ``decode``, ``reconstruct``, ``sample`` are the VAE's
+    (Bernoulli-mean images σ(decoder logits)); ``loss_and_grads`` is the VAE-GAN's.
+
+    Args:
+        input_dim: D (784 for flattened 28×28 images; data in [0, 1]).
+        hidden: encoder hidden widths; the decoder mirrors them.
+        latent_dim: L.
+        dis_hidden: discriminator hidden widths.
+        feature_layer: which discriminator hidden layer is Dis_l (1-based; −1 = last).
+        gamma: γ, the weight of L_llike against L_gen in the decoder's objective.
+        feature_logvar: log σ² of the Gaussian observation model on the features
+            (0: identity covariance, as in the paper).
+        generator_loss: "non_saturating" (default) or "minimax".
+        activation: encoder/decoder hidden activation; dis_activation: the discriminator's.
+        seed: seeds the initial weights and the model's own noise generator.
+        dtype: float32 (default) or float64.
+    """
+
+    name = "vae-gan"
+    terms = ("loss", "kl", "llike", "dis", "gen", "acc_real", "acc_recon", "acc_prior",
+             "pixel_sse")
+
+    def __init__(self, input_dim=784, hidden=(512,), latent_dim=32, dis_hidden=(512, 256),
+                 feature_layer=-1, gamma=1.0, feature_logvar=0.0,
+                 generator_loss="non_saturating", activation="relu", dis_activation="leaky_relu",
+                 seed=0, dtype=np.float32):
+        if generator_loss not in GENERATOR_LOSSES:
+            raise ValueError(f"unknown generator_loss {generator_loss!r}; "
+                             f"choose one of {GENERATOR_LOSSES}")
+        if not gamma > 0:
+            raise ValueError(f"gamma must be positive, got {gamma}")
+        super(VAE, self).__init__(dict(
+            input_dim=int(input_dim), hidden=[int(h) for h in hidden], latent_dim=int(latent_dim),
+            dis_hidden=[int(h) for h in dis_hidden], feature_layer=int(feature_layer),
+            gamma=float(gamma), feature_logvar=float(feature_logvar),
+            generator_loss=generator_loss, activation=activation, dis_activation=dis_activation,
+            seed=int(seed)))
+        # Bernoulli: the decoder emits logits and the image is σ(logits) ∈ (0, 1), like the data
+        self._setup_latent(input_dim, latent_dim, "bernoulli", False, 0.0, 1.0, seed, dtype)
+        self.gamma, self.generator_loss = float(gamma), generator_loss
+        self.feature_logvar = float(feature_logvar)
+        init_rng = as_rng(seed)
+        self.encoder = mlp([input_dim, *hidden, 2 * latent_dim], activation, init_rng, dtype)
+        self.decoder = mlp([latent_dim, *reversed(list(hidden)), input_dim], activation,
+                           init_rng, dtype)
+        self.discriminator = Discriminator(input_dim, dis_hidden, feature_layer, dis_activation,
+                                           seed=init_rng, dtype=dtype)
+
+    def parameter_groups(self) -> dict[str, list]:
+        """``{"encoder"|"decoder"|"discriminator": [(name, param, grad), ...]}`` — one
+        optimizer each; names are the model's dotted names."""
+        return {g: [t for t in self.parameters() if t[0].startswith(g + ".")] for g in GROUPS}
+
+    def draw_prior(self, n: int, rng=None):
+        """z_p ~ N(0, I), (n, L): the GAN's noise, from ``rng`` or the model's generator."""
+        rng = as_rng(rng) if rng is not None else self.rng
+        return standard_normal((int(n), self.latent_dim), rng, self.dtype, self._xp())
+
+    def _check_prior(self, z_prior):
+        check_float_array(z_prior, "z_prior", ndim=2)
+        if z_prior.shape[1] != self.latent_dim:
+            raise ShapeError(f"z_prior must have shape (M, {self.latent_dim}), "
+                             f"got {tuple(z_prior.shape)}")
+        return z_prior.astype(self.dtype, copy=False)
+
+    def loss_and_grads(self, x, eps=None, z_prior=None, rng=None,
+                       compute_grads: bool = True) -> dict:
+        """One forward and (unless ``compute_grads=False``) the three backward passes.
+
+        Args:
+            x: (N, D) data in [0, 1].
+            eps: (N, L) frozen reparameterization noise; z_prior: (M, L) frozen prior
+                samples (M = N when drawn). When not given they are drawn, ε first, from
+                ``rng`` (a Generator or an int seed) or else the model's own generator.
+        Returns:
+            floats ``loss`` (= KL + L_llike, the encoder's objective: the VAE loss in the
+            learned metric), ``kl``, ``llike``, ``dis`` (L_dis), ``gen`` (L_gen),
+            ``enc_objective``, ``dec_objective`` (γ·llike + gen), ``dis_objective``,
+            the discriminator's accuracies ``acc_real``/``acc_recon``/``acc_prior``, and
+            ``pixel_sse`` = mean_n Σ_d (x̃ − x)² (a diagnostic: no objective uses it).
+            Each group's ``grads`` receive (are ADDED) the gradient of its own objective.
+        """
+        x = self._check_input(x, self.input_dim, "bernoulli")        # (N, D) in [0, 1]
+        xp, n = self._xp(), len(x)
+        rng = as_rng(rng) if rng is not None else self.rng
+        mu, logvar = split_halves(self.encoder.forward(x), self.latent_dim)   # (N, L) each
+        if eps is not None:
+            eps = check_float_array(eps, "eps", ndim=2).astype(self.dtype, copy=False)
+        z, rep_cache = reparameterize_forward(mu, logvar, eps, rng)          # (N, L)
+        z_p = self.draw_prior(n, rng) if z_prior is None else self._check_prior(z_prior)   # (M, L)
+        imgs, sig_cache = sigmoid_forward(self.decoder.forward(
+            xp.concatenate([z, z_p])))                                       # (N+M, D)
+        x_rec, x_pri = imgs[:n], imgs[n:]                                    # x̃ (N, D), x_p (M, D)
+        logits, feats = self.discriminator.forward(
+            xp.concatenate([x, imgs]))                                   # (2N+M, 1), (2N+M, F)
+        l_real, l_rec, l_pri = logits[:n], logits[n:2 * n], logits[2 * n:]
+        f_real, f_rec = feats[:n], feats[n:2 * n]                            # (N, F) each
+
+        kl, dmu_kl, dlogvar_kl = kl_standard_normal(mu, logvar)
+        llike, dfeat_rec, _ = gaussian_nll(f_rec, f_real, self.feature_logvar)   # target Dis_l(x)
+        dis, dl_real, (dl_rec_d, dl_pri_d) = discriminator_loss(l_real, l_rec, l_pri)
+        gen, (dl_rec_g, dl_pri_g) = generator_loss(l_rec, l_pri, kind=self.generator_loss)
+        kl, llike = float(kl), float(llike)
+        diff = x_rec - x
+        result = {
+            "loss": kl + llike, "kl": kl, "llike": llike, "dis": dis, "gen": gen,
+            "enc_objective": kl + llike, "dec_objective": self.gamma * llike + gen,
+            "dis_objective": dis,
+            "acc_real": discriminator_accuracy(l_real, True),
+            "acc_recon": discriminator_accuracy(l_rec, False),
+            "acc_prior": discriminator_accuracy(l_pri, False),
+            "pixel_sse": float((diff * diff).sum() / n), "mu": mu, "logvar": logvar,
+        }
+        if not compute_grads:
+            return result
+
+        # 1. discriminator: ∂L_dis/∂θ_Dis (no feature gradient: L_llike does not train it)
+        self.discriminator.backward(xp.concatenate([dl_real, dl_rec_d, dl_pri_d]))
+
+        # 2. decoder: ∂(γ L_llike + L_gen)/∂θ_Dec, through a fixed discriminator
+        dfeat_dec = xp.concatenate([self.gamma * dfeat_rec, xp.zeros_like(feats[2 * n:])])
+        with _params_fixed(self.discriminator):
+            self.discriminator.forward(imgs)                                 # a cache for this pass
+            dimgs = self.discriminator.backward(xp.concatenate([dl_rec_g, dl_pri_g]), dfeat_dec)
+        self.decoder.backward(sigmoid_backward(dimgs, sig_cache))           # dimg ⊙ σ(1 − σ)
+
+        # 3. encoder: ∂(KL + L_llike)/∂θ_Enc, through a fixed decoder and discriminator
+        with _params_fixed(self.discriminator, self.decoder):
+            self.discriminator.forward(x_rec)
+            dx_rec = self.discriminator.backward(None, dfeat_rec)           # L_llike's path only
+            self.decoder.forward(z)
+            dz = self.decoder.backward(sigmoid_backward(dx_rec, x_rec))     # (N, L)
+        dmu, dlogvar = reparameterize_backward(dz, rep_cache)              # through z = μ + σε
+        self.encoder.backward(join_halves(dmu + dmu_kl, dlogvar + dlogvar_kl))   # plus ∂KL
+        return result
+
+
+# --------------------------------------------------------------------- training
+def make_optimizers(model: VAEGAN, lr=3e-4, lr_dis=None, betas=(0.5, 0.999)) -> dict:
+    """One Adam per parameter group; ``lr_dis`` (default ``lr``) for the discriminator.
+    β₁ = 0.5 is the usual GAN choice (less momentum against a moving opponent)."""
+    lrs = {"encoder": lr, "decoder": lr, "discriminator": lr if lr_dis is None else lr_dis}
+    return {g: Adam(params, lrs[g], betas=betas) for g, params in model.parameter_groups().items()}
+
+
+def train_step(model: VAEGAN, xb, optimizers: dict, rng=None) -> dict:
+    """zero_grad, the three gradients from one forward, then each optimizer steps its
+    own group (simultaneous updates, as in the paper's Algorithm 1)."""
+    model.zero_grad()
+    out = model.loss_and_grads(xb, rng=rng)
+    if not all(math.isfinite(out[k]) for k in ("loss", "dis", "gen")):
+        raise NonFiniteError(f"VAE-GAN step produced non-finite losses (loss={out['loss']}, "
+                             f"dis={out['dis']}, gen={out['gen']}); lower the learning rates "
+                             f"or gamma")
+    for opt in optimizers.values():
+        opt.step()
+    return out
+
+
+def fit_vae_gan(model: VAEGAN, x, epochs: int, batch_size: int = 64, lr=3e-4, lr_dis=None,
+                betas=(0.5, 0.999), seed: int = 0, optimizers: dict | None = None,
+                log=print, on_epoch=None) -> list[dict]:
+    """Train for ``epochs`` epochs on x (N, D) in [0, 1]; return one record per epoch.
+
+    Each record holds the epoch means of every term in ``VAEGAN.terms`` (prefixed
+    ``train_``) and ``seconds``. Batches come from ``BatchIterator(N, batch_size, seed)``;
+    the noise from the model's generator, so a seeded model and ``seed`` fix the run.
+    Pass ``optimizers`` (from :func:`make_optimizers`) to keep their state; ``log=None``
+    is silent; ``on_epoch(record)``, if given, runs after each epoch and may add entries
+    to the record (e.g. test-set measurements).
+    """
+    check_float_array(x, "x", ndim=2)
+    optimizers = optimizers or make_optimizers(model, lr, lr_dis, betas)
+    batches = BatchIterator(len(x), batch_size, seed=seed)
+    history = []
+    for epoch in range(epochs):
+        t0, sums, seen = time.perf_counter(), dict.fromkeys(model.terms, 0.0), 0
+        for idx in batches.epoch(epoch):
+            out = train_step(model, x[idx], optimizers)
+            for k in model.terms:
+                sums[k] += out[k] * len(idx)
+            seen += len(idx)
+        record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
+                  "seconds": time.perf_counter() - t0}
+        if on_epoch is not None:
+            on_epoch(record)
+        history.append(record)
+        if log is not None:
+            log(f"epoch {epoch + 1:3d}  " + "  ".join(
+                f"{k} {record['train_' + k]:.3f}" for k in model.terms) +
+                f"  ({record['seconds']:.1f}s)")
+    return history
