@@ -34,7 +34,7 @@ VAE's ~2 and tutorial 10's ~18), and samples z ~ N(0, I) lie on the surface.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from scratchvae.data import cosine3d_clean, load_dataset
+from scratchvae.data import cosine3d_clean, load_dataset, surface_metrics
 from scratchvae.models import VAE
 from scratchvae.models.geco import GECOVAE
 from scratchvae.plots import save_points_3d
@@ -62,18 +62,6 @@ test_x = load_dataset("cosine3d", "test").x                   # (2000, 3)
 epochs, runs = tut.pick(200, 5), tut.pick(10, 2)
 tut.say(f"{len(train_x)} train / {len(test_x)} test points; {runs} runs × {epochs} epochs, "
         f"batch {BATCH}, Adam lr {LR}; κ = {kappa}, ν = {nu}, ρ = {MA_DECAY}, λ₀ = {LAMBDA_INIT}")
-
-
-def surface_metrics(points):
-    """How well 3-D points (M, 3) follow the clean surface z = cos(√(x² + y²)).
-
-    height_error: mean |z − cos(√(x² + y²))| (the data itself scores ≈ 0.047 from its
-    noise); in_domain: the fraction with x and y inside [−π, π], where the data lies.
-    (The same measures as tutorial 10.)
-    """
-    height = np.abs(points[:, 2] - cosine3d_clean(points[:, 0], points[:, 1]))
-    inside = (np.abs(points[:, :2]) <= np.pi).all(axis=1)
-    return {"sample_height_error": float(height.mean()), "sample_in_domain": float(inside.mean())}
 
 
 def train_one(objective, seed):

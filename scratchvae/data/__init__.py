@@ -9,7 +9,7 @@ from scratchvae.data.loader import ArrayDataset, BatchIterator, binarize, binari
 from scratchvae.data.idx import read_idx, write_idx, parse_idx
 from scratchvae.data.sprites import (FACTOR_NAMES, FACTOR_SIZES, SHAPES, all_sprites,
                                      factor_values, make_sprites, render_sprites)
-from scratchvae.data.cosine import cosine3d_clean, make_cosine3d
+from scratchvae.data.cosine import cosine3d_clean, make_cosine3d, surface_metrics
 from scratchvae.data.corruption import (CORRUPTIONS, corrupt, corrupt_gaussian, corrupt_masking,
                                         gaussian_noise, masking_mask)
 from scratchvae.data.datasets import dataset_names, find_dataset_dir, load_dataset, search_dirs
@@ -19,7 +19,7 @@ __all__ = [
     "read_idx", "write_idx", "parse_idx",
     "make_sprites", "render_sprites", "all_sprites", "factor_values",
     "SHAPES", "FACTOR_NAMES", "FACTOR_SIZES",
-    "make_cosine3d", "cosine3d_clean",
+    "make_cosine3d", "cosine3d_clean", "surface_metrics",
     "CORRUPTIONS", "corrupt", "corrupt_gaussian", "corrupt_masking", "gaussian_noise",
     "masking_mask",
     "load_dataset", "dataset_names", "find_dataset_dir", "search_dirs",
