@@ -144,6 +144,21 @@ class Tutorial:
         return path
 
 
+def summarize_runs(per_run: list[dict]) -> dict:
+    """{key: {"mean", "std"}} over repeated runs, for every key that no run left None;
+    the runs themselves are kept under "per_run" (what results.json reports)."""
+    keys = [k for k in per_run[0] if all(run[k] is not None for run in per_run)]
+    summary = {k: {"mean": float(np.mean([run[k] for run in per_run])),
+                   "std": float(np.std([run[k] for run in per_run]))} for k in keys}
+    summary["per_run"] = per_run
+    return summary
+
+
+def mean_pm(summary: dict, key: str, fmt: str = ".4f") -> str:
+    """"mean ± std" of one key of :func:`summarize_runs`' output, for printed tables."""
+    return f"{summary[key]['mean']:{fmt}} ± {summary[key]['std']:{fmt}}"
+
+
 def _jsonable(value):
     """NumPy scalars/arrays → Python numbers/lists, recursively."""
     if isinstance(value, dict):

@@ -37,7 +37,7 @@ from scratchvae.models import VAE
 from scratchvae.models.lagrangian_vae import ALPHA_RULES, LagrangianVAE
 from scratchvae.plots import save_loss_curves, save_points_3d
 from scratchvae.train import TrainConfig, Trainer
-from scratchvae.tutorial import Tutorial
+from scratchvae.tutorial import Tutorial, mean_pm, summarize_runs
 
 NET = dict(input_dim=3, hidden=(32,), latent_dim=2, likelihood="mse", activation="ptanh")
 DELTA, ALPHA_INIT = 0.1, 1.0           # the paper's δ and initial α
@@ -93,17 +93,12 @@ for objective in ("lagrangian", "elbo"):
             first[objective] = (model, history)
         tut.say(f"{objective:10s} run {r}: recon {numbers['recon']:.4f}  KL {numbers['kl']:.3f}"
                 + (f"  α {numbers['alpha']:.2e}" if "alpha" in numbers else ""))
-    keys = [k for k in per_run[0] if all(p[k] is not None for p in per_run)]
-    results[objective] = {k: {"mean": float(np.mean([p[k] for p in per_run])),
-                              "std": float(np.std([p[k] for p in per_run]))} for k in keys}
-    results[objective]["per_run"] = per_run
+    results[objective] = summarize_runs(per_run)
 
 # ------------------------------------------------------------- Table 1, reproduced
 lag, elbo = results["lagrangian"], results["elbo"]
 
-
-def pm(d, k, fmt=".4f"):
-    return f"{d[k]['mean']:{fmt}} ± {d[k]['std']:{fmt}}"
+pm = mean_pm
 
 
 print("\n   Table 1 (mean ± std over runs; recon and KL on the 10,000 training points, nats)")

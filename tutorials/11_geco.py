@@ -39,7 +39,7 @@ from scratchvae.models import VAE
 from scratchvae.models.geco import GECOVAE
 from scratchvae.plots import save_points_3d
 from scratchvae.train import TrainConfig, Trainer
-from scratchvae.tutorial import Tutorial
+from scratchvae.tutorial import Tutorial, mean_pm, summarize_runs
 
 NET = dict(input_dim=3, hidden=(32,), latent_dim=2, likelihood="mse", activation="ptanh")
 BATCH, LR = 100, 1e-3                  # as tutorial 10
@@ -97,16 +97,12 @@ for objective in ("geco", "elbo"):
             geco_histories.append(history)
         tut.say(f"{objective:5s} run {r}: recon {numbers['recon']:.4f}  KL {numbers['kl']:.3f}"
                 + (f"  λ {numbers['lam']:.2f}" if "lam" in numbers else ""))
-    results[objective] = {k: {"mean": float(np.mean([p[k] for p in per_run])),
-                              "std": float(np.std([p[k] for p in per_run]))} for k in per_run[0]}
-    results[objective]["per_run"] = per_run
+    results[objective] = summarize_runs(per_run)
 
 # ---------------------------------------------------- the table, as tutorial 10's
 geco, elbo = results["geco"], results["elbo"]
 
-
-def pm(d, k, fmt=".4f"):
-    return f"{d[k]['mean']:{fmt}} ± {d[k]['std']:{fmt}}"
+pm = mean_pm
 
 
 print("\n   mean ± std over runs; recon and KL on the 10,000 training points, nats")
