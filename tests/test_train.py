@@ -206,3 +206,57 @@ def test_config_validation():
 def test_optimizer_and_schedule_options_train(kw):
     history = Trainer(_vae(), _data(), None, _config(epochs=3, **kw)).fit()
     assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+class _BetaRecorder(VAE):
+    """Records the KL weight β it was called with at every training step."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def loss_and_grads(self, x, *args, compute_grads=True, **kwargs):
+        if compute_grads:
+            self.seen.append(self.beta)
+        return super().loss_and_grads(x, *args, compute_grads=compute_grads, **kwargs)
+
+
+def test_kl_warmup_ramps_beta_linearly_and_evaluates_the_true_objective():
+    x = _data()                                    # 96 examples, batch 32: 3 steps per epoch
+    model = _BetaRecorder(input_dim=x.shape[1], hidden=(8,), latent_dim=2, beta=2.0, seed=0)
+    trainer = Trainer(model, x, x[:16], _config(epochs=3, kl_warmup_epochs=1.5))
+    steps = trainer.steps_per_epoch
+    trainer.fit()
+    warm = round(1.5 * steps)
+    expected = [2.0 * min(1.0, (s + 1) / warm) for s in range(3 * steps)]
+    np.testing.assert_allclose(model.seen, expected, rtol=0, atol=1e-15)
+    assert model.beta == 2.0                       # restored after every epoch
+    assert [r["beta"] for r in trainer.history] == [expected[steps - 1], expected[2 * steps - 1],
+                                                   2.0]
+    # validation is the full objective: loss = recon + β·KL with the model's own β
+    val = trainer.history[-1]
+    assert val["val_loss"] == pytest.approx(val["val_recon"] + 2.0 * val["val_kl"], rel=1e-6)
+
+
+def test_kl_warmup_resume_is_bit_identical(tmp_path):
+    x = _data()
+    cfg = dict(epochs=3, kl_warmup_epochs=2.0)
+    straight = Trainer(_vae(), x, None, _config(**cfg))
+    straight.fit()
+    first = Trainer(_vae(), x, None, _config(**cfg), out_dir=tmp_path)
+    first.fit(epochs=1)
+    meta, _, _ = load_checkpoint(tmp_path / "checkpoint.npz")
+    resumed = Trainer(build_model(meta["model_config"]), x, None,
+                      TrainConfig(**meta["train_config"]), out_dir=tmp_path)
+    resumed.load(tmp_path / "checkpoint.npz")
+    resumed.fit()
+    for name, p in _params(straight.model).items():
+        np.testing.assert_array_equal(p, _params(resumed.model)[name], err_msg=name)
+
+
+def test_kl_warmup_needs_a_model_with_a_kl_weight():
+    with pytest.raises(ValueError, match="KL warm-up needs a model with a KL weight"):
+        Trainer(Autoencoder(input_dim=12, hidden=(4,), latent_dim=2), _data(), None,
+                _config(kl_warmup_epochs=1.0))
+    with pytest.raises(ValueError, match="kl_warmup_epochs must be ≥ 0"):
+        TrainConfig(kl_warmup_epochs=-1.0)

@@ -8,6 +8,7 @@ random is a pure function of saved state:
     dynamic binarization of epoch e rng([seed, e, 1])          (recomputed)
     reparameterization ε            model.rng                  (saved each epoch)
     validation ε                    rng([seed, 2]) per eval    (recomputed)
+    KL warm-up β at global step s   min(1, (s+1)/warm-up steps) (recomputed)
 
 Safety: the loss and the gradient norm are checked every step; on NaN/Inf the
 run stops with :class:`NonFiniteError` naming the last good checkpoint, which is
@@ -43,6 +44,7 @@ class TrainConfig:
     lr_schedule: str = "constant"      # "constant", "cosine" or "exponential"
     lr_decay: float = 0.97             # per-epoch factor for "exponential"
     warmup_epochs: float = 0.0         # linear LR warm-up
+    kl_warmup_epochs: float = 0.0      # KL warm-up: β ramps linearly from 0 to the model's β
     clip_norm: float | None = None     # global gradient-norm clipping
     binarize: bool = False             # dynamic binarization of [0, 1] data each epoch
     seed: int = 0
@@ -57,6 +59,8 @@ class TrainConfig:
                              f"{self.batch_size}")
         if self.lr_schedule not in ("constant", "cosine", "exponential"):
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}")
+        if self.kl_warmup_epochs < 0:
+            raise ValueError(f"kl_warmup_epochs must be ≥ 0, got {self.kl_warmup_epochs}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'sgd'")
 
@@ -83,6 +87,7 @@ class Trainer:
         self.batches = BatchIterator(len(train_x), self.config.batch_size, seed=self.config.seed)
         self.steps_per_epoch = len(self.batches)
         self.optimizer = self._make_optimizer()
+        self.target_beta = self._check_kl_warmup()
         self.history: list[dict] = []
         self.epoch = 0                       # epochs completed
 
@@ -103,6 +108,24 @@ class Trainer:
             return SGD(params, c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
                        lr_schedule=sched)
         return Adam(params, c.lr, weight_decay=c.weight_decay, lr_schedule=sched)
+
+    def _check_kl_warmup(self):
+        """The model's own β, which KL warm-up ramps towards (None without warm-up)."""
+        if self.config.kl_warmup_epochs <= 0:
+            return None
+        beta = getattr(self.model, "beta", None)
+        if not isinstance(beta, float):
+            raise ValueError(f"KL warm-up needs a model with a KL weight β; "
+                             f"{type(self.model).__name__} has none")
+        return beta
+
+    def _warmup_beta(self, step: int) -> float:
+        """β at global step ``step`` (0-based): target · min(1, (step + 1) / warm-up steps).
+
+        A function of the step count alone, so a resumed run ramps exactly as an
+        uninterrupted one."""
+        steps = max(1, round(self.config.kl_warmup_epochs * self.steps_per_epoch))
+        return self.target_beta * min(1.0, (step + 1) / steps)
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -134,6 +157,8 @@ class Trainer:
             xb = self.train_x[idx]
             if c.binarize:
                 xb = binarize(xb, bin_rng)
+            if self.target_beta is not None:
+                model.beta = self._warmup_beta(epoch * self.steps_per_epoch + step)
             model.zero_grad()
             out = model.loss_and_grads(xb)
             norm = clip_grad_norm(model.parameters(), c.clip_norm) if c.clip_norm else \
@@ -150,8 +175,12 @@ class Trainer:
             if step % 10 == 0 or step == self.steps_per_epoch - 1:
                 bar.set_postfix({k: f"{v / seen:.2f}" for k, v in sums.items()})
         bar.close()
+        if self.target_beta is not None:
+            model.beta = self.target_beta          # evaluate (and save) the true objective
         record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
-                  "lr": opt.lr, "seconds": time.perf_counter() - t0}
+                  "lr": opt.lr, **({"beta": self._warmup_beta(
+                      (epoch + 1) * self.steps_per_epoch - 1)} if self.target_beta is not None else {}),
+                  "seconds": time.perf_counter() - t0}
         if self.val_x is not None:
             val = self.evaluate(self.val_x)
             if not all(math.isfinite(v) for v in val.values()):
