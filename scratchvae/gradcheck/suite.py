@@ -216,3 +216,4 @@ from . import suite_denoising  # noqa: E402,F401 - the denoising autoencoder
 from . import suite_sparse_stacked  # noqa: E402,F401 - sparse and stacked autoencoders
 from . import suite_constrained  # noqa: E402,F401 - Lagrangian VAE (seed paper 003), GECO
 from . import suite_vaegan  # noqa: E402,F401 - Discriminator, GAN losses, VAE-GAN objectives
+from . import suite_iwae  # noqa: E402,F401 - the IWAE objective (k importance samples)

@@ -9,6 +9,7 @@ from .conv_vae import ConvVAE
 from .cvae import CVAE
 from .denoising_ae import DenoisingAE
 from .geco import GECOVAE
+from .iwae import IWAE, ConvIWAE
 from .lagrangian_vae import LagrangianVAE
 from .sparse_ae import SparseAutoencoder
 from .stacked_ae import StackedAEStage, StackedAutoencoder, greedy_pretrain
@@ -18,7 +19,8 @@ from .vae_gan import VAEGAN
 
 MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
           "dae": DenoisingAE, "sparse-ae": SparseAutoencoder, "stacked-ae": StackedAutoencoder,
-          "lagrangian-vae": LagrangianVAE, "geco-vae": GECOVAE, "vae-gan": VAEGAN}
+          "lagrangian-vae": LagrangianVAE, "geco-vae": GECOVAE, "vae-gan": VAEGAN,
+          "iwae": IWAE, "conv-iwae": ConvIWAE}
 
 
 def build_model(config: dict, dtype=np.float32) -> Model:
@@ -32,4 +34,4 @@ def build_model(config: dict, dtype=np.float32) -> Model:
 
 __all__ = ["Model", "VAE", "ConvVAE", "CVAE", "Autoencoder", "DenoisingAE", "SparseAutoencoder",
            "StackedAutoencoder", "StackedAEStage", "greedy_pretrain", "LagrangianVAE", "GECOVAE", "VAEGAN",
-           "Discriminator", "MODELS", "build_model"]
+           "Discriminator", "IWAE", "ConvIWAE", "MODELS", "build_model"]
