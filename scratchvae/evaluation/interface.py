@@ -1,0 +1,59 @@
+"""What the evaluation needs from a model, and the clear error when a model lacks it.
+
+The estimators of this package use only the probabilistic interface of
+:class:`scratchvae.models.VAE` (which :class:`ConvVAE`, the β-, Lagrangian, GECO and
+VAE-GAN models inherit):
+
+    model.encode(x)          x (N, D) → (μ, logvar), each (N, L): q(z|x) = N(μ, diag e^logvar)
+    model.decoder.forward(z) z (R, L) → out (R, D): logits (Bernoulli) or the mean (Gaussian)
+    model.likelihood         "bernoulli", "gaussian" or "mse" (see models.likelihood)
+    model._logvar_x()        log σ² of the Gaussian p(x|z): a float or a learned (D,) array
+    model.latent_dim, model.input_dim, model.dtype
+
+A plain autoencoder has a deterministic code and no density; a conditional VAE's
+encoder needs the label too. Both are refused with :class:`NotAVAEError`.
+"""
+from __future__ import annotations
+
+import inspect
+
+from ..errors import ScratchVAEError
+
+_REQUIRED = ("encode", "decoder", "likelihood", "_logvar_x", "latent_dim", "input_dim")
+
+
+class NotAVAEError(ScratchVAEError, TypeError):
+    """The model has no q(z|x) and p(x|z) to evaluate (e.g. a plain autoencoder)."""
+
+
+def model_name(model) -> str:
+    return getattr(model, "config", {}).get("model", type(model).__name__)
+
+
+def check_vae(model):
+    """Raise :class:`NotAVAEError` unless ``model`` has the VAE's probabilistic interface."""
+    missing = [a for a in _REQUIRED if not hasattr(model, a)]
+    if missing:
+        raise NotAVAEError(
+            f"evaluation needs a VAE (encoder q(z|x) = N(μ, σ²), decoder p(x|z)); a "
+            f"{model_name(model)!r} model is not one (it lacks {', '.join(missing)}). A plain "
+            f"autoencoder has no likelihood to estimate: train a VAE (--model vae or conv-vae)")
+    required = [p for p in inspect.signature(model.encode).parameters.values()
+                if p.default is inspect.Parameter.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(required) != 1:
+        raise NotAVAEError(
+            f"evaluation needs an unconditional VAE whose encode(x) takes the data alone; "
+            f"{model_name(model)!r}.encode takes {[p.name for p in required]} "
+            f"(a conditional model is not supported)")
+    return model
+
+
+def encode_checked(model, x):
+    """``model.encode(x)`` → (μ, logvar), checking that it is a pair of (N, L) arrays."""
+    out = model.encode(x)
+    if not (isinstance(out, tuple) and len(out) == 2
+            and all(getattr(a, "shape", None) == (len(x), model.latent_dim) for a in out)):
+        raise NotAVAEError(f"{model_name(model)!r}.encode(x) must return (μ, logvar), each "
+                           f"(N, {model.latent_dim}); it returned {type(out).__name__}")
+    return out
