@@ -127,27 +127,20 @@ def _copy_params(torch, ours, modules):
             tp.copy_(src)
 
 
-def step_contenders(kind, torch, rng):
+def build_model(kind):
+    """scratchvae's model of a step benchmark, seed 0: "conv VAE" or "MLP VAE" (784-400-20)."""
     if kind == "conv VAE":
-        model = ConvVAE((1, 28, 28), (32, 64), 20, seed=0)
-    else:
-        model = VAE(784, (400,), 20, seed=0)
-    L = model.latent_dim
-    x = rng.uniform(0, 1, (BATCH, 784)).astype(np.float32)
-    eps = rng.standard_normal((BATCH, L)).astype(np.float32)
-    opt = Adam(model.parameters(), 1e-3)
+        return ConvVAE((1, 28, 28), (32, 64), 20, seed=0)
+    return VAE(784, (400,), 20, seed=0)
 
-    def ours(path):
-        def run():
-            with use_cpu_kernels(path):
-                model.zero_grad()
-                model.loss_and_grads(x, eps=eps)
-                opt.step()
-        return run
 
-    fns = {"numba": ours("numba"), "numpy": ours("numpy")}
-    if torch is None:
-        return fns
+def torch_model(torch, kind, L):
+    """The same architecture in PyTorch CPU.
+
+    Returns ``(modules, forward)``: the layers in the order of scratchvae's parameters
+    (for :func:`_copy_params`) and ``forward(tx (N, 784), teps (N, L)) -> (h (N, 2L),
+    logits (N, 784))`` with z = μ + exp(logvar/2)·ε, ε given.
+    """
     nn = torch.nn
     if kind == "conv VAE":
         enc = [nn.Conv2d(1, 32, 4, 2, 1), nn.Conv2d(32, 64, 4, 2, 1), nn.Linear(64 * 49, 2 * L)]
@@ -168,16 +161,44 @@ def step_contenders(kind, torch, rng):
             h = enc[1](torch.relu(enc[0](tx)))
             z = h[:, :L] + torch.exp(h[:, L:] / 2) * teps
             return h, dec[1](torch.relu(dec[0](z)))
-    _copy_params(torch, model, enc + dec)
-    # the same computation: equal losses before any step (float32 round-off apart)
+    return enc + dec, forward
+
+
+def check_same_loss(torch, kind, model, forward, x, eps):
+    """Raise unless both models give the same loss on (x, ε) (float32 round-off apart)."""
     ours_loss = model.loss_and_grads(x, eps=eps, compute_grads=False)["loss"]
     with torch.no_grad():
         h, logits = forward(torch.from_numpy(x), torch.from_numpy(eps))
-        theirs = float(_torch_vae_loss(torch, h, logits, torch.from_numpy(x), L)[0])
+        theirs = float(_torch_vae_loss(torch, h, logits, torch.from_numpy(x),
+                                       model.latent_dim)[0])
     if abs(ours_loss - theirs) > 1e-4 * abs(theirs):
         raise AssertionError(f"{kind}: scratchvae loss {ours_loss} != torch loss {theirs}; "
                              "the two models differ, the timing would compare different work")
-    tparams = [p for m in enc + dec for p in m.parameters()]
+
+
+def step_contenders(kind, torch, rng):
+    model = build_model(kind)
+    L = model.latent_dim
+    x = rng.uniform(0, 1, (BATCH, 784)).astype(np.float32)
+    eps = rng.standard_normal((BATCH, L)).astype(np.float32)
+    opt = Adam(model.parameters(), 1e-3)
+
+    def ours(path):
+        def run():
+            with use_cpu_kernels(path):
+                model.zero_grad()
+                model.loss_and_grads(x, eps=eps)
+                opt.step()
+        return run
+
+    fns = {"numba": ours("numba"), "numpy": ours("numpy")}
+    if torch is None:
+        return fns
+    modules, forward = torch_model(torch, kind, L)
+    _copy_params(torch, model, modules)
+    # the same computation: equal losses before any step (float32 round-off apart)
+    check_same_loss(torch, kind, model, forward, x, eps)
+    tparams = [p for m in modules for p in m.parameters()]
     topt = torch.optim.Adam(tparams, 1e-3)
     tx, teps = torch.from_numpy(x), torch.from_numpy(eps)
 
@@ -208,14 +229,18 @@ def table(rows, contenders):
     return "\n".join(lines)
 
 
-def write_docs(text):
-    doc = DOCS.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in doc:
-        doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, doc, flags=re.S)
+def write_docs(text, path=None, begin=BEGIN, end=END, heading=None):
+    """Replace the block between the markers ``begin`` and ``end`` of ``path`` (default
+    docs/benchmarks.md) with ``text``; without the markers, append the block at the end,
+    under ``heading`` when one is given."""
+    path = DOCS if path is None else Path(path)
+    doc = path.read_text()
+    block = f"{begin}\n{text}\n{end}"
+    if begin in doc:
+        doc = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, doc, flags=re.S)
     else:
-        doc = doc.rstrip() + "\n\n" + block + "\n"
-    DOCS.write_text(doc)
+        doc = doc.rstrip() + "\n\n" + (f"{heading}\n\n" if heading else "") + block + "\n"
+    path.write_text(doc)
 
 
 def main(argv=None):
