@@ -66,19 +66,20 @@ def cmd_train(args) -> int:
         likelihood = args.likelihood
         if likelihood == "auto":
             likelihood = "bernoulli" if train_x.min() >= 0 and train_x.max() <= 1 else "gaussian"
-        if args.model == "conv-vae":
+        if args.model in ("conv-vae", "conv-iwae"):
             if len(shape) != 3:
-                raise ScratchVAEError(f"--model conv-vae needs image data (C, H, W); {data!r} has "
-                                      f"examples of shape {shape}. Use --model vae for it.")
-            config = dict(model="conv-vae", image_shape=list(shape), channels=args.channels,
-                          latent_dim=args.latent_dim, likelihood=likelihood, beta=args.beta,
-                          seed=args.seed)
+                raise ScratchVAEError(f"--model {args.model} needs image data (C, H, W); {data!r} "
+                                      f"has examples of shape {shape}. Use an MLP model for it.")
+            config = dict(model=args.model, image_shape=list(shape), channels=args.channels,
+                          latent_dim=args.latent_dim, likelihood=likelihood, seed=args.seed)
         else:
             config = dict(model=args.model, input_dim=train_x.shape[1], hidden=args.hidden,
                           latent_dim=args.latent_dim, likelihood=likelihood,
                           activation=args.activation, seed=args.seed)
-            if args.model == "vae":
-                config["beta"] = args.beta
+        if args.model in ("vae", "conv-vae"):
+            config["beta"] = args.beta
+        if args.model in ("iwae", "conv-iwae"):          # the IWAE bound has no β
+            config["k"] = args.k
         model = build_model(config)
         cfg = TrainConfig(epochs=args.epochs if args.epochs is not None else 30,
                           batch_size=args.batch_size, lr=args.lr, binarize=args.binarize,
@@ -241,8 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "on the embedded sprites data set, 30 epochs — about a minute on 2 cores.")
     t.add_argument("--data", default="sprites",
                    help="sprites (embedded, default), fashion-mnist, mnist, kmnist, cosine3d")
-    t.add_argument("--model", default="vae", choices=["vae", "conv-vae", "ae"],
-                   help="vae (MLP), conv-vae (2 conv + 2 transposed conv), ae (MLP autoencoder)")
+    t.add_argument("--model", default="vae", choices=["vae", "conv-vae", "ae", "iwae", "conv-iwae"],
+                   help="vae (MLP), conv-vae (2 conv + 2 transposed conv), ae (MLP autoencoder), "
+                        "iwae / conv-iwae (the importance-weighted bound with --k samples)")
+    t.add_argument("--k", type=int, default=5, help="iwae, conv-iwae: importance samples per example")
     t.add_argument("--epochs", type=int, default=None, help="total epochs (default 30)")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")

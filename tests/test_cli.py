@@ -121,3 +121,21 @@ def test_module_entry_point_runs():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "1 passed, 0 failed" in proc.stdout
+
+
+@pytest.mark.parametrize("model", ["iwae", "conv-iwae"])
+def test_train_iwae_models_keep_k_and_take_no_beta(model, tmp_path):
+    out = tmp_path / model
+    assert cli.main(["train", "--model", model, "--k", "3", "--epochs", "1", "--kl-warmup", "0",
+                     "--out", str(out), *QUICK]) == 0
+    meta, _, _ = load_checkpoint(out / "checkpoint.npz")
+    assert meta["model_config"]["model"] == model and meta["model_config"]["k"] == 3
+    assert "beta" not in meta["model_config"]
+
+
+def test_kl_warmup_option_reaches_the_trainer(tmp_path):
+    out = tmp_path / "warm"
+    assert cli.main(["train", "--epochs", "2", "--kl-warmup", "1.5", "--out", str(out), *QUICK]) == 0
+    meta, _, _ = load_checkpoint(out / "checkpoint.npz")
+    assert meta["train_config"]["kl_warmup_epochs"] == 1.5
+    assert meta["history"][0]["beta"] < 1.0 and meta["history"][-1]["beta"] == 1.0
