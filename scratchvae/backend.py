@@ -1,13 +1,15 @@
 """The device gateway: the only module that imports CuPy.
 
 Layer code is written once against an array module ``xp`` that is either NumPy
-(CPU) or CuPy (CUDA GPU). This module answers the three questions layer code
-must never answer for itself:
+(CPU) or CuPy (CUDA GPU). This module answers the questions layer code must
+never answer for itself:
 
 * which array module holds these arrays?         ``get_array_module(*arrays)``
 * move an array to a device                       ``to_device(x, "cpu" | "cuda")``
 * is a GPU usable at all?                         ``gpu_available()``
 * on the CPU, custom Numba kernels or plain NumPy? ``cpu_kernels()``, ``use_cpu_kernels(name)``
+* compile a CUDA kernel of ``kernels/cuda/``      ``cuda_module(filename, name_expressions)``
+* on the GPU, our SGEMM or cuBLAS?                 ``gpu_gemm()``, ``set_gpu_gemm(name)``
 
 Importing scratchvae never imports CuPy; CuPy is imported lazily the first time
 someone asks for the GPU, and asking for it without one raises a clear error.
@@ -145,3 +147,83 @@ def numba_path(*arrays) -> bool:
             return False
         dtype = a.dtype
     return dtype is not None
+
+
+# ------------------------------------------------------------------ custom CUDA kernels
+#: GEMMs of CuPy arrays: "custom" (default), the SGEMM kernels of ``kernels/cuda/sgemm.cu``;
+#: "cublas", ``cupy.matmul`` -- the vendor reference benchmarks and tests compare against.
+GPU_GEMMS = ("custom", "cublas")
+_gpu_gemm = os.environ.get("SCRATCHVAE_GPU_GEMM", "custom")
+if _gpu_gemm not in GPU_GEMMS:
+    raise DeviceError(f"SCRATCHVAE_GPU_GEMM={_gpu_gemm!r}; use one of {GPU_GEMMS}")
+
+
+def gpu_gemm() -> str:
+    """Which GEMM CuPy arrays take: "custom" or "cublas" (env ``SCRATCHVAE_GPU_GEMM``)."""
+    return _gpu_gemm
+
+
+def set_gpu_gemm(name: str) -> str:
+    """Select the GPU GEMM ("custom" or "cublas"); returns the previous one."""
+    global _gpu_gemm
+    if name not in GPU_GEMMS:
+        raise DeviceError(f"unknown GPU GEMM {name!r}; use one of {GPU_GEMMS}")
+    previous, _gpu_gemm = _gpu_gemm, name
+    return previous
+
+
+def cuda_path(*arrays) -> bool:
+    """True when these arrays should go through the custom CUDA kernels: CuPy
+    float32/float64 arrays of one dtype."""
+    dtype = None
+    for a in arrays:
+        if type(a).__module__.split(".")[0] != "cupy" or a.dtype not in (np.float32, np.float64):
+            return False
+        if dtype is not None and a.dtype != dtype:
+            return False
+        dtype = a.dtype
+    return dtype is not None
+
+
+_cuda_modules = {}    # (filename, options, name_expressions) → cupy.RawModule
+
+
+def cuda_source(filename: str) -> str:
+    """The text of ``kernels/cuda/<filename>`` (found through the installed ``kernels`` package)."""
+    from importlib.resources import files  # noqa: PLC0415
+
+    path = files("kernels.cuda") / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"no CUDA source {filename!r} in kernels/cuda/")
+    return path.read_text(encoding="utf-8")
+
+
+def cuda_module(filename: str, name_expressions=(), options=()):
+    """The compiled ``cupy.RawModule`` of ``kernels/cuda/<filename>``, built once and cached.
+
+    Args:
+        filename: a ``.cu`` file of ``kernels/cuda/``, e.g. ``"sgemm.cu"``.
+        name_expressions: the template instantiations to compile, e.g.
+            ``("sgemm_v4_regblock<double, false, true>",)``; fetch each with
+            ``module.get_function(expr)`` using exactly the same string.
+        options: NVRTC options (CuPy adds ``-arch`` for the current device itself).
+    Raises:
+        DeviceError when CuPy or a GPU is missing.
+
+    NVRTC runs at the first ``get_function`` (CuPy also keeps the binary in its on-disk
+    kernel cache, so a later process skips it). Modules are cached per (file, options,
+    name expressions): a launcher that asks for one instantiation at a time compiles
+    only what it uses. ``kernels/cuda/nvrtc.py`` compiles the same sources without a GPU.
+    """
+    cupy = _import_cupy()
+    if cupy is None:
+        raise DeviceError(f"CUDA kernel {filename!r} needs CuPy and a GPU ({_cupy_error}). "
+                          "Install the GPU extra (pip install -e '.[gpu]') on a machine with "
+                          "an NVIDIA GPU.")
+    key = (filename, tuple(options), tuple(name_expressions))
+    module = _cuda_modules.get(key)
+    if module is None:
+        module = cupy.RawModule(code=cuda_source(filename), options=tuple(options),
+                                name_expressions=list(name_expressions) or None)
+        _cuda_modules[key] = module
+    return module

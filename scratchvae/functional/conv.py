@@ -60,6 +60,12 @@ copy; parallel over the batch), and the patch GEMM before col2im is one GEMM int
 C-contiguous (N·OH·OW, K) rather than KH·KW offset-major ones. The "numpy" path is the
 code below as described above, and the tests hold the two to the same oracles.
 
+On the GPU (CuPy float32/float64 arrays), im2col and col2im are the CUDA kernels of
+``kernels/cuda/conv.cu`` (``im2col_cuda``, ``col2im_cuda``: the same layouts, padding by
+bounds tests, col2im a deterministic gather), the GEMMs go through ``functional.gemm``
+(our SGEMM kernels, or cuBLAS with ``SCRATCHVAE_GPU_GEMM=cublas``), and the patch GEMM
+before col2im is one GEMM into C-contiguous (N·OH·OW, K), as on the Numba path.
+
 Every function is written against the array module of its inputs, so NumPy and CuPy
 arrays both work; the ``*_naive`` oracles are NumPy only.
 """
@@ -69,7 +75,7 @@ import numbers
 
 import numpy as np
 
-from ..backend import get_array_module, numba_path
+from ..backend import cuda_path, get_array_module, numba_path
 from ..errors import ShapeError
 from .gemm import matmul
 
@@ -171,6 +177,10 @@ def im2col(x, KH: int, KW: int, stride=1, padding=0):
         from kernels.conv import im2col_numba  # noqa: PLC0415
         cols = im2col_numba(x.transpose(0, 2, 3, 1), KH, KW, SH, SW, PH, PW)
         return cols.reshape(N * OH * OW, KH * KW * C)
+    if cuda_path(x):                   # the same gather as one CUDA kernel (kernels/cuda/conv.cu)
+        from kernels.cuda.conv import im2col_cuda  # noqa: PLC0415
+        cols = im2col_cuda(x.transpose(0, 2, 3, 1), KH, KW, SH, SW, PH, PW)  # strides read in place
+        return cols.reshape(N * OH * OW, KH * KW * C)
     x_pad = _nhwc_padded(x, PH, PW)                                   # (N, Hp, Wp, C)
     cols = xp.empty((N, OH, OW, KH, KW, C), dtype=x.dtype)
     for kh in range(KH):          # one strided copy per kernel offset: all windows at once
@@ -206,6 +216,9 @@ def col2im(cols, x_shape, KH: int, KW: int, stride=1, padding=0):
     if numba_path(cols):               # the same scatter-add as one Numba kernel
         from kernels.conv import col2im_numba  # noqa: PLC0415
         return col2im_numba(cols6, H, W, SH, SW, PH, PW).transpose(0, 3, 1, 2)
+    if cuda_path(cols):                # a gather on the GPU: each pixel sums its entries
+        from kernels.cuda.conv import col2im_cuda  # noqa: PLC0415
+        return col2im_cuda(cols6, H, W, SH, SW, PH, PW).transpose(0, 3, 1, 2)
     dx_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=cols.dtype)   # (N, Hp, Wp, C)
     for kh in range(KH):
         for kw in range(KW):
@@ -222,12 +235,13 @@ def _patch_gemm(a, Wmat, N, OH, OW, KH, KW):
     NumPy path: one GEMM per kernel offset, a (N·OH·OW, P) · W_k[kh, kw] (P, C), gives
     offset-major (KH·KW, N·OH·OW, C) memory, returned as its (N, OH, OW, KH, KW, C)
     view, so that each slice the NumPy col2im adds is contiguous (measured: 3.9 ms
-    instead of 4.45 ms for the dx of a 32×14×14 input). Numba path: one GEMM into
-    C-contiguous (N·OH·OW, K), the layout the Numba col2im reads in runs of KW·C.
+    instead of 4.45 ms for the dx of a 32×14×14 input). Numba and CUDA paths: one GEMM
+    into C-contiguous (N·OH·OW, K), the layout the Numba col2im reads in runs of KW·C
+    (and the CUDA col2im in runs of C).
     """
     P, K = Wmat.shape
     C = K // (KH * KW)
-    if numba_path(a, Wmat):
+    if numba_path(a, Wmat) or cuda_path(a, Wmat):
         return matmul(a, Wmat).reshape(N, OH, OW, KH, KW, C)
     xp = get_array_module(a)
     W_k = Wmat.reshape(P, KH * KW, C).transpose(1, 0, 2)  # (KH·KW, P, C) view, BLAS-ready slices
