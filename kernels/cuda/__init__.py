@@ -21,14 +21,20 @@ CUDA C (``*.cu``, compiled by NVRTC through ``cupy.RawModule`` at first use)
     gateway, ``scratchvae.backend.cuda_module``, which compiles and caches them.
 
 numba.cuda (``fused.py``, written in Python)
-    the fused elementwise kernels (activations, losses, optimiser updates): one thread
-    per element, no shared memory, no tiling, so Python syntax loses nothing and keeps
-    them next to their NumPy references.
+    the fused elementwise kernels (BCE from logits with its gradient, reparameterization
+    and the Gaussian KL with their gradients, the Adam update): grid-stride loops over
+    elements, plus a small shared-memory tree for the deterministic row sums of the
+    losses. No tiling, so Python syntax loses nothing, keeps them next to their NumPy
+    references, and lets the CUDA simulator run them on machines without a GPU.
 
 Checks without a GPU: ``nvrtc.py`` is a ctypes binding to NVRTC (pip wheel
 ``nvidia-cuda-nvrtc``), and ``tests/test_cuda_sources.py`` compiles every ``.cu`` here
-with every name expression the launchers use, for more than one architecture. The numbers
-are checked on a GPU by ``tests/test_gpu_kernels.py`` (marked ``gpu``).
+with every name expression the launchers use, for more than one architecture;
+``tests/test_cuda_emulated.py`` runs the real launchers' CUDA C kernels on a CPU emulator
+(``tests/cuemu``: fibers for threads, a barrier for ``__syncthreads``) against NumPy;
+``tests/test_cuda_fused_sim.py`` runs ``fused.py`` under ``NUMBA_ENABLE_CUDASIM=1``. The
+numbers are checked on a GPU by ``tests/test_gpu_kernels.py`` and
+``tests/test_gpu_layers.py`` (marked ``gpu``).
 
 Nothing here imports CuPy at import time: the launchers import it on their first call,
 through the gateway.

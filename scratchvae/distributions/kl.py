@@ -26,7 +26,7 @@ the O(x²) result accurate, so KL ≥ 0 holds in floating point too.
 """
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import cuda_path, get_array_module
 from ..errors import check_same_shape
 from .reduction import per_sample_sum, reduce_batch
 
@@ -38,6 +38,13 @@ def kl_standard_normal(mu, logvar, reduction: str = "mean"):
     dmu and dlogvar (N, L) are the gradients of the returned value.
     """
     check_same_shape(mu, logvar, "mu", "logvar")
+    if cuda_path(mu, logvar) and mu.ndim == 2:      # CuPy: the same math in one CUDA pass
+        from kernels.cuda import fused  # noqa: PLC0415
+        _, scale = reduce_batch(mu[:, 0], reduction)
+        out = fused.kl_standard_normal(mu, logvar, scale)        # None: fall back below
+        if out is not None:
+            total, rows, dmu, dlogvar = out                      # (1,), (N,) float64; (N, L) x2
+            return fused.reduce_rows(total, rows, reduction, scale, mu.dtype), dmu, dlogvar
     xp = get_array_module(mu)
     var_m1 = xp.expm1(logvar)                                   # v − 1, accurate near 0
     kl, scale = reduce_batch(0.5 * per_sample_sum(mu * mu + (var_m1 - logvar)), reduction)

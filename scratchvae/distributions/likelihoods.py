@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_array_module, numba_path
+from ..backend import cuda_path, get_array_module, numba_path
 from ..errors import DataError, check_float_array, check_same_shape
 from ..functional.numerics import sigmoid
 from .reduction import per_sample_sum, reduce_batch, sum_to_shape
@@ -43,6 +43,13 @@ def bernoulli_nll(logits, x, reduction: str = "mean"):
         rowsum, dlogits = bce_logits(logits, x, scale)          # (N,) float64, (N, D)
         loss, _ = reduce_batch(rowsum.astype(logits.dtype), reduction)
         return loss, dlogits
+    if cuda_path(logits, x) and logits.ndim == 2:      # CuPy: the same math in one CUDA pass
+        from kernels.cuda import fused  # noqa: PLC0415
+        _, scale = reduce_batch(logits[:, 0], reduction)
+        out = fused.bce_logits(logits, x, scale)                # None: fall back below
+        if out is not None:
+            total, rowsum, dlogits = out                         # (1,), (N,) float64; (N, D)
+            return fused.reduce_rows(total, rowsum, reduction, scale, logits.dtype), dlogits
     xp = get_array_module(logits)
     elem = xp.maximum(logits, 0) - x * logits + xp.log1p(xp.exp(-xp.abs(logits)))
     loss, scale = reduce_batch(per_sample_sum(elem), reduction)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import cuda_path, get_array_module
 from ..errors import check_same_shape
 
 
@@ -48,6 +48,12 @@ def reparameterize_forward(mu, logvar, eps=None, rng=None):
         eps = standard_normal(mu.shape, rng, mu.dtype, xp)
     else:
         check_same_shape(mu, eps, "mu", "eps")
+    if cuda_path(mu, logvar, eps):                 # CuPy: σ and z in one CUDA pass
+        from kernels.cuda import fused  # noqa: PLC0415
+        out = fused.reparameterize(mu, logvar, eps)              # None: fall back below
+        if out is not None:
+            z, std = out
+            return z, (eps, std)
     std = xp.exp(0.5 * logvar)
     return mu + std * eps, (eps, std)
 
@@ -55,6 +61,11 @@ def reparameterize_forward(mu, logvar, eps=None, rng=None):
 def reparameterize_backward(dz, cache):
     """Return ``(dmu, dlogvar)`` given dL/dz (N, L)."""
     eps, std = cache
+    if cuda_path(dz, eps, std):                    # CuPy: dlogvar in one CUDA pass
+        from kernels.cuda import fused  # noqa: PLC0415
+        out = fused.reparameterize_backward(dz, eps, std)        # None: fall back below
+        if out is not None:
+            return out
     dmu = dz                               # ∂z/∂μ = 1
     dlogvar = dz * eps * (0.5 * std)       # ∂z/∂logvar = ε σ / 2
     return dmu, dlogvar

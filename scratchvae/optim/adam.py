@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_array_module, numba_path
+from ..backend import cuda_path, get_array_module, numba_path
 from .optimizer import Optimizer
 
 
@@ -45,6 +45,10 @@ class Adam(Optimizer):
         if numba_path(p, g, m, v):            # the same update, one fused pass per element
             from kernels.elementwise import adam_update  # noqa: PLC0415
             if adam_update(p, g, m, v, lr, b1, b2, self.eps, bc1, bc2, self.weight_decay):
+                return
+        if cuda_path(p, g, m, v):             # CuPy: the same update, one CUDA pass
+            from kernels.cuda.fused import adam_update as adam_update_cuda  # noqa: PLC0415
+            if adam_update_cuda(p, g, m, v, lr, b1, b2, self.eps, bc1, bc2, self.weight_decay):
                 return
         if self.weight_decay:
             p *= 1 - lr * self.weight_decay
