@@ -72,6 +72,9 @@ What was optimised, and why
   copy of the macro-kernel (N = 40 = 32 + 8 would otherwise compute 64 columns).
 * The loop over A panels lives inside the compiled macro-kernel, not in the
   caller: per-tile call overhead cost ~25 % at K = 20.
+* Long K, small C (weight gradients: dW = dYᵀ @ cols with K = N·H·W): K is split
+  across threads instead (``_gemm_ksplit``): each runs the serial GEMM on its K
+  range into a private partial C, and the partials are summed in a fixed order.
 * Parallelism: prange over a grid of C blocks chosen by a small cost model
   (``_task_grid``: prange gives each thread a contiguous chunk of tasks, so the
   grid minimises the slowest thread's panels), and packing is split across
@@ -111,7 +114,7 @@ from numba.extending import intrinsic, overload
 from scratchvae.errors import DTypeError, ShapeError
 
 __all__ = ["matmul", "matmul_numba", "matmul_reference", "parallel_diagnostics",
-           "MR", "NR", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS"]
+           "MR", "NR", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS", "use_ksplit"]
 
 # ----------------------------------------------------------------------- constants
 # Register tile. AVX-512 has 32 zmm registers of 16 float32 / 8 float64. A row of
@@ -147,6 +150,15 @@ NC = 512
 # vs 1: 0.5 MFLOP 10.4 vs 8.0 us; 2 MFLOP (128x20x400, 128x64x128) even; 4 MFLOP
 # (128x400x40 and its gradients) 7-30 % faster; 8 MFLOP 15 % faster.
 PARALLEL_MIN_FLOPS = 4_000_000
+# K-split: a weight-gradient GEMM such as the conv VAE's dW (64, 512) = dYᵀ (64, 6272)
+# @ cols (6272, 512) has a small C and a long K. Splitting C gives each thread a
+# sliver of it but the whole of the big B to pack and stream; splitting K instead
+# gives each thread half of A and B, one pass, into a private partial C that is
+# summed afterwards. Used when K ≥ KSPLIT_K_RATIO · max(M, N) and K ≥ KSPLIT_MIN_K,
+# and the nthreads partial C's are small (M·N ≤ KSPLIT_MAX_MN: 256 KiB float32).
+KSPLIT_K_RATIO = 8
+KSPLIT_MIN_K = 4 * KC
+KSPLIT_MAX_MN = 65_536
 _SUPPORTED = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -502,6 +514,39 @@ _gemm_parallel = njit(parallel=True, cache=True, fastmath=False)(_gemm_py)
 _gemm_serial = njit(parallel=False, cache=True, fastmath=False)(_renamed(_gemm_py, "_serial"))
 
 
+def _gemm_ksplit_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, nthreads):
+    """C = A @ B with K cut into nthreads contiguous ranges, one per thread.
+
+        C_t (M, N) = A[:, k_t:k_t+1] @ B[k_t:k_t+1, :]     thread t, the serial GEMM
+        C          = (…((C_0 + C_1) + C_2) …)               fixed order: deterministic
+
+    Each thread packs and streams only its own share of A and B. The sum's order is
+    fixed by nthreads, so a result is reproducible for a given thread count (it may
+    differ from the C-split result in the last bits: another summation order).
+    """
+    mn = M * N
+    partial = np.empty(nthreads * mn, dtype=c.dtype)     # (nthreads, M*N)
+    for t in prange(nthreads):
+        k0 = t * K // nthreads
+        k1 = (t + 1) * K // nthreads
+        _gemm_serial(M, N, k1 - k0, a, a_off + k0 * a_cs, a_rs, a_cs,
+                     b, b_off + k0 * b_rs, b_rs, b_cs, partial[t * mn:(t + 1) * mn], kc_max, 1)
+    for i in prange(mn):
+        acc = partial[i]
+        for t in range(1, nthreads):
+            acc += partial[t * mn + i]
+        c[i] = acc
+
+
+_gemm_ksplit = njit(parallel=True, cache=True, fastmath=False)(_gemm_ksplit_py)
+
+
+def use_ksplit(M, N, K, nthreads):
+    """True when the K-split driver runs for this shape (see KSPLIT_K_RATIO)."""
+    return (nthreads > 1 and K >= KSPLIT_MIN_K and K >= KSPLIT_K_RATIO * max(M, N)
+            and M * N <= KSPLIT_MAX_MN)
+
+
 # ----------------------------------------------------------------- the public API
 def _flat_operand(X):
     """(flat, offset, row_stride, col_stride) in elements for a 2-D array X.
@@ -559,7 +604,10 @@ def matmul_numba(A, B, out=None, parallel=None):
     if parallel is None:
         parallel = 2 * M * N * K >= PARALLEL_MIN_FLOPS
     nthreads = numba.get_num_threads() if parallel else 1
-    gemm = _gemm_parallel if parallel and nthreads > 1 else _gemm_serial
+    if use_ksplit(M, N, K, nthreads):
+        gemm = _gemm_ksplit                       # long K, small C: split K (dW GEMMs)
+    else:
+        gemm = _gemm_parallel if parallel and nthreads > 1 else _gemm_serial
     gemm(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, C.reshape(-1),
          KC, nthreads)
     return C

@@ -265,3 +265,48 @@ def test_python_fallback_with_jit_disabled():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "fallback ok" in proc.stdout
+
+
+# ------------------------------------------------------------------ K-split driver
+@pytest.mark.parametrize("nthreads", [2, 3])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_ksplit_driver_matches_the_reference(nthreads, dtype):
+    # A weight-gradient shape in miniature: small C, long K, A a transposed view (dYᵀ).
+    from kernels.matmul import _flat_operand, _gemm_ksplit
+    rng = np.random.default_rng(7)
+    M, K, N = MR + 1, 3 * KC + 17, NR // 2 + 3
+    A = rng.standard_normal((K, M)).astype(dtype).T          # (M, K), column-major view
+    B = rng.standard_normal((K, N)).astype(dtype)
+    C = np.full((M, N), np.nan, dtype=dtype)
+    _gemm_ksplit(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC, nthreads)
+    assert_gemm_close(C, A, B)
+    # the partial sums are added in a fixed order: the same call gives the same bits
+    C2 = np.empty_like(C)
+    _gemm_ksplit(M, N, K, *_flat_operand(A), *_flat_operand(B), C2.reshape(-1), KC, nthreads)
+    np.testing.assert_array_equal(C, C2)
+
+
+def test_ksplit_is_chosen_for_long_k_small_c_only():
+    from kernels.matmul import KSPLIT_MIN_K, use_ksplit
+    assert use_ksplit(64, 512, 6272, 2)          # conv VAE dW of the 32→64 conv
+    assert use_ksplit(32, 16, 25088, 2)          # conv VAE dW of the first conv
+    assert not use_ksplit(32, 16, 25088, 1)      # one thread: nothing to split
+    assert not use_ksplit(128, 512, 784, 2)      # a forward GEMM: C is the big side
+    assert not use_ksplit(784, 400, 128, 2)      # MLP dW: short K
+    assert not use_ksplit(8, 8, KSPLIT_MIN_K - 1, 2)
+
+
+def test_public_matmul_takes_the_ksplit_path_when_threads_allow():
+    import numba
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one Numba thread: the K-split path never runs")
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((20000, 24)).astype(np.float32).T      # (24, 20000)
+    B = rng.standard_normal((20000, 16)).astype(np.float32)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        C = matmul_numba(A, B, parallel=True)
+    finally:
+        numba.set_num_threads(previous)
+    assert_gemm_close(C, A, B)
