@@ -514,10 +514,49 @@ _gemm_parallel = njit(parallel=True, cache=True, fastmath=False)(_gemm_py)
 _gemm_serial = njit(parallel=False, cache=True, fastmath=False)(_renamed(_gemm_py, "_serial"))
 
 
+def _gemm_slab_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max):
+    """Serial C = A @ B that packs B one K slice at a time (BLIS's loop order).
+
+        for each K slice k0:k1 (kc ≤ KC rows):
+            pack B[k0:k1, :] -> Bp (npb, kc, NR)    a slab of ≤ KC·N: stays in L2
+            pack A[:, k0:k1] -> Ap (npa, kc, MR)
+            for q in B panels: macro-kernel over all A panels (C '=' on the first slice)
+
+    For a long K this streams B once, slice by slice, while the slab is hot; the
+    C-split body packs the whole of B first (12.8 MB for the conv VAE's patch matrix)
+    and reads it back from memory. Used by the K-split driver, where C is small.
+    """
+    npa = (M + MR - 1) // MR
+    npb = (N + NR - 1) // NR
+    nkb = (K + kc_max - 1) // kc_max                 # K slices, balanced in length
+    kc_cap = (K + nkb - 1) // nkb
+    bp = np.empty(npb * kc_cap * NR, dtype=c.dtype)  # (npb, kc, NR)
+    ap = np.empty(npa * kc_cap * MR, dtype=c.dtype)  # (npa, kc, MR)
+    for kb in range(nkb):
+        k0 = kb * K // nkb
+        k1 = (kb + 1) * K // nkb
+        kc = k1 - k0
+        for q in range(npb):
+            _pack_b_panel(b, b_off + k0 * b_rs, b_rs, b_cs, kc, N, q, bp)
+        for p in range(npa):
+            _pack_a_panel(a, a_off + k0 * a_cs, a_rs, a_cs, M, kc, p, ap)
+        for q in range(npb):
+            c0 = q * NR
+            nr = min(NR, N - c0)
+            bq = bp[q * kc * NR:(q + 1) * kc * NR]                 # (kc*NR,)
+            if nr > NR // 2:
+                _macro_kernel_full(kc, ap, 0, npa, kc * MR, M, bq, c, c0, N, nr, kb == 0)
+            else:
+                _macro_kernel_half(kc, ap, 0, npa, kc * MR, M, bq, c, c0, N, nr, kb == 0)
+
+
+_gemm_slab = njit(parallel=False, cache=True, fastmath=False)(_gemm_slab_py)
+
+
 def _gemm_ksplit_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, nthreads):
     """C = A @ B with K cut into nthreads contiguous ranges, one per thread.
 
-        C_t (M, N) = A[:, k_t:k_t+1] @ B[k_t:k_t+1, :]     thread t, the serial GEMM
+        C_t (M, N) = A[:, k_t:k_t+1] @ B[k_t:k_t+1, :]     thread t, ``_gemm_slab``
         C          = (…((C_0 + C_1) + C_2) …)               fixed order: deterministic
 
     Each thread packs and streams only its own share of A and B. The sum's order is
@@ -529,8 +568,8 @@ def _gemm_ksplit_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_m
     for t in prange(nthreads):
         k0 = t * K // nthreads
         k1 = (t + 1) * K // nthreads
-        _gemm_serial(M, N, k1 - k0, a, a_off + k0 * a_cs, a_rs, a_cs,
-                     b, b_off + k0 * b_rs, b_rs, b_cs, partial[t * mn:(t + 1) * mn], kc_max, 1)
+        _gemm_slab(M, N, k1 - k0, a, a_off + k0 * a_cs, a_rs, a_cs,
+                   b, b_off + k0 * b_rs, b_rs, b_cs, partial[t * mn:(t + 1) * mn], kc_max)
     for i in prange(mn):
         acc = partial[i]
         for t in range(1, nthreads):
