@@ -5,8 +5,8 @@ import pytest
 from scratchvae import cli
 from scratchvae.errors import ShapeError
 from scratchvae.models import ConvVAE, build_model
-from scratchvae.optim import Adam
 from scratchvae.train import load_model
+from golden import adam_losses
 
 
 def _images(n=16, seed=0, hw=8):
@@ -37,15 +37,7 @@ def test_shapes_follow_the_28_14_7_path():
 
 
 def _golden(steps=25):
-    model = _small(seed=3)
-    opt = Adam(model.parameters(), lr=3e-3)
-    x = _squares()
-    losses = []
-    for _ in range(steps):
-        model.zero_grad()
-        losses.append(model.loss_and_grads(x)["loss"])
-        opt.step()
-    return losses
+    return adam_losses(_small(seed=3), _squares(), steps, 3e-3)
 
 
 def test_golden_run_is_reproducible_and_falls():

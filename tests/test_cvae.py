@@ -14,7 +14,7 @@ from scratchvae.gradcheck import suite_cvae
 from scratchvae.gradcheck.suite import CHECKS
 from scratchvae.models import MODELS, build_model
 from scratchvae.models.cvae import CVAE, fit, one_hot
-from scratchvae.optim import Adam
+from golden import adam_losses
 
 D, K, H, L, N = 12, 3, (10,), 2, 6
 Z = 5.0                                   # standard errors allowed in moment tests
@@ -182,13 +182,7 @@ def golden_run(seed=0, steps=30):
     sprites = make_sprites(16, seed=123).flat()         # 16 shapes: structure to learn
     x, y = sprites.x, sprites.y                         # (16, 784), (16,) shape labels
     model = CVAE(784, 3, (64,), 8, seed=seed)
-    opt = Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(steps):
-        model.zero_grad()
-        losses.append(model.loss_and_grads(x, y)["loss"])
-        opt.step()
-    return losses
+    return adam_losses(model, x, steps, 1e-3, y)
 
 
 def test_golden_run_is_reproducible_and_falls():

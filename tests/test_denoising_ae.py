@@ -17,9 +17,9 @@ from scratchvae.gradcheck import suite_denoising
 from scratchvae.gradcheck.suite import CHECKS
 from scratchvae.models import Autoencoder
 from scratchvae.models.denoising_ae import DenoisingAE
-from scratchvae.optim import Adam
 from scratchvae.train import Trainer, TrainConfig
 from scratchvae.train.checkpoint import load_checkpoint, save_checkpoint
+from golden import adam_losses
 
 RTOL = 1e-6                            # the project tolerance; never raised here
 Z = 5.0                                # standard errors allowed in moment tests
@@ -222,13 +222,7 @@ def test_corruption_comes_from_the_model_generator_or_the_given_one():
 def golden_run(seed=0, steps=30, corruption="gaussian"):
     x = np.random.default_rng(123).uniform(0, 1, (16, 784)).astype(np.float32)
     model = DenoisingAE(784, (64,), 8, corruption=corruption, noise_level=0.3, seed=seed)
-    opt = Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(steps):
-        model.zero_grad()
-        losses.append(model.loss_and_grads(x)["loss"])
-        opt.step()
-    return losses
+    return adam_losses(model, x, steps, 1e-3)
 
 
 @pytest.mark.parametrize("corruption", ["gaussian", "masking"])

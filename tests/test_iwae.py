@@ -14,8 +14,8 @@ from scratchvae.functional import logsumexp
 from scratchvae.gradcheck.suite import CHECKS
 from scratchvae.models import MODELS, ConvIWAE, IWAE, build_model
 from scratchvae.models.iwae import importance_weights
-from scratchvae.optim import Adam
 from scratchvae.train import TrainConfig, Trainer, load_model, save_checkpoint
+from golden import adam_losses
 
 D, H, L, N = 12, (10,), 3, 5
 Z = 5.0                                   # standard errors allowed in statistical tests
@@ -338,13 +338,7 @@ def golden_run(cls, steps=25, seed=0):
     x = np.where(on, 0.95, 0.05).astype(np.float32)                   # (16, 64) = 16 × 1×8×8
     model = (IWAE(64, (32,), 4, k=5, seed=seed) if cls is IWAE
              else ConvIWAE((1, 8, 8), (4, 8), 4, k=3, seed=seed))
-    opt = Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(steps):
-        model.zero_grad()
-        losses.append(model.loss_and_grads(x)["loss"])
-        opt.step()
-    return losses
+    return adam_losses(model, x, steps, 3e-3)
 
 
 @pytest.mark.parametrize("cls", [IWAE, ConvIWAE], ids=["iwae", "conv-iwae"])

@@ -8,7 +8,7 @@ import pytest
 from scratchvae.distributions import bernoulli_nll, kl_standard_normal
 from scratchvae.errors import DTypeError, NonFiniteError, ShapeError
 from scratchvae.models import VAE, Autoencoder, build_model
-from scratchvae.optim import Adam
+from golden import adam_losses
 
 D, H, L, N = 12, (10,), 3, 5
 Z = 5.0                                 # standard errors allowed in moment tests
@@ -118,13 +118,7 @@ def test_evaluate_averages_over_batches():
 def golden_run(cls, seed=0, steps=30):
     x = np.random.default_rng(123).uniform(0, 1, (16, 784)).astype(np.float32)
     model = cls(784, (64,), 8, seed=seed)
-    opt = Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(steps):
-        model.zero_grad()
-        losses.append(model.loss_and_grads(x)["loss"])
-        opt.step()
-    return losses
+    return adam_losses(model, x, steps, 1e-3)
 
 
 @pytest.mark.parametrize("cls", [VAE, Autoencoder], ids=["vae", "ae"])

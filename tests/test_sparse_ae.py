@@ -13,7 +13,7 @@ from scratchvae.gradcheck.suite import CHECKS, _model_check
 from scratchvae.models import Autoencoder
 from scratchvae.models import sparse_ae as sparse_module
 from scratchvae.models.sparse_ae import SparseAutoencoder
-from scratchvae.optim import Adam
+from golden import adam_losses
 
 SEEDS = (0, 1, 2)
 
@@ -175,13 +175,7 @@ def test_config_rebuilds_the_same_model():
 def golden_run(seed=0, steps=30, beta=3.0):
     x = np.random.default_rng(123).uniform(0, 1, (16, 64)).astype(np.float32)
     model = SparseAutoencoder(64, (), 32, rho=0.05, beta=beta, seed=seed)
-    opt = Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(steps):
-        model.zero_grad()
-        losses.append(model.loss_and_grads(x)["loss"])
-        opt.step()
-    return losses, model.mean_activation(x)
+    return adam_losses(model, x, steps, 1e-3), model.mean_activation(x)
 
 
 def test_golden_run_is_reproducible_and_falls():

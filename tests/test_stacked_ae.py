@@ -13,6 +13,7 @@ from scratchvae.gradcheck.suite import CHECKS
 from scratchvae.models.stacked_ae import StackedAutoencoder, greedy_pretrain
 from scratchvae.optim import Adam
 from scratchvae.train import TrainConfig
+from golden import adam_losses
 
 SIZES = (12, 8, 5, 3)
 N = 6
@@ -129,13 +130,7 @@ def test_greedy_pretraining_then_fine_tuning():
 def golden_run(seed=0, steps=30):
     x = np.random.default_rng(123).uniform(0, 1, (16, 64)).astype(np.float32)
     model = StackedAutoencoder((64, 32, 8), seed=seed)
-    opt = Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(steps):
-        model.zero_grad()
-        losses.append(model.loss_and_grads(x)["loss"])
-        opt.step()
-    return losses
+    return adam_losses(model, x, steps, 3e-3)
 
 
 def test_fine_tuning_golden_run_is_reproducible_and_falls():
