@@ -41,7 +41,9 @@ def machine_info():
             "numpy": np.__version__, "numba": numba.__version__, "blas": blas,
             "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": _threading_layer(),
-            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "(unset)")}
+            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "(unset)"),
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+            "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "(unset)")}
 
 
 def _threading_layer():

@@ -22,6 +22,10 @@ Modules
 matmul    GEMM: ``matmul_reference`` (oracle), ``matmul_numba`` (BLIS-style:
           packed panels, MR x NR register tile, KC/MC/NC cache blocking, prange
           over C blocks), ``matmul`` (backend dispatcher "numba" | "blas").
+matmul_stream  the unpacked streaming kernel ``matmul_numba`` uses for long-K, small-C
+          products with k-major operands (weight gradients such as dW = dYᵀ @ cols).
+registers ``make_register_tile``: accumulator tiles on the stack (alloca), which LLVM
+          keeps in registers.
 conv      im2col / col2im on NHWC memory: ``im2col_numba``, ``col2im_numba``
           (parallel over the batch, padding by bounds, one contiguous run per kernel
           row) beside the loop nests ``im2col_reference``, ``col2im_reference``.
@@ -38,19 +42,21 @@ matmul``) and is deliberately not re-exported here: binding a function to the na
 ``kernels.matmul`` would shadow the submodule, and ``import kernels.matmul as km``
 would then return the function.
 """
-import os
-
-# Numba's OpenMP threads spin after each parallel region by default. On a machine whose
-# cores are shared (other processes, or OpenBLAS's own spinning workers), a parallel
-# region must then wait for a thread that spins where it cannot run: measured with a
-# load average of ~5 on the 2-core development machine, a conv VAE training step took
-# 976 ms with spinning threads and 171 ms with OMP_WAIT_POLICY=PASSIVE (167 ms with one
-# thread; 148 ms with Numba's "workqueue" layer). Sleeping threads cost a wake-up per
-# region instead, which is small next to these kernels. Set before the OpenMP runtime
-# loads (Numba loads it at the first parallel call); an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from .matmul import (KC, MC, MR, NC, NR, PARALLEL_MIN_FLOPS, matmul_numba,  # noqa: E402
+# Threads and waiting. Numba's parallel regions run on an OpenMP pool, and this package
+# leaves that pool in the OpenMP runtime's default: after a region its threads spin for a
+# short while (libgomp: GOMP_SPINCOUNT = 300,000 turns) before they sleep, as PyTorch's and
+# every other OpenMP library's threads do. Measured on the 2-core development VM, quiet,
+# 2 threads, GFLOP/s of (6272x512)@(512x64) / (64x6272)@(6272x512) / (128x784)@(784x400):
+# default spin 200-236 / 173-227 / 220-230, OMP_WAIT_POLICY=PASSIVE 117-127 / 123-137 /
+# 113-157 -- on a VM, waking a sleeping thread costs ~0.15 ms per region, so a passive
+# pool gave no gain over one thread. With the other core busy, the order flips: spin
+# 43-50 / 45-50 / 13, passive 80-111 / 91-111 / 120-129 (a thread that spins through its
+# time slice loses the core to the other process; a sleeper that wakes gets it back).
+# So on a machine shared with other busy processes, run with OMP_WAIT_POLICY=PASSIVE
+# (set before the first parallel call; Numba loads OpenMP then) or NUMBA_NUM_THREADS=1.
+# This package once set PASSIVE itself; it no longer does, because the setting also
+# reaches every other OpenMP library loaded into the process (PyTorch's included).
+from .matmul import (KC, MC, MR, NC, NR, PARALLEL_MIN_FLOPS, matmul_numba,
                      matmul_reference, parallel_diagnostics)
 
 __all__ = ["matmul_numba", "matmul_reference", "parallel_diagnostics",

@@ -72,9 +72,13 @@ What was optimised, and why
   copy of the macro-kernel (N = 40 = 32 + 8 would otherwise compute 64 columns).
 * The loop over A panels lives inside the compiled macro-kernel, not in the
   caller: per-tile call overhead cost ~25 % at K = 20.
-* Long K, small C (weight gradients: dW = dYᵀ @ cols with K = N·H·W): K is split
-  across threads instead (``_gemm_ksplit``): each runs the serial GEMM on its K
-  range into a private partial C, and the partials are summed in a fixed order.
+* Long K, small C (weight gradients: dW = dYᵀ @ cols with K = N·H·W, ``long_k``):
+  for a small C and k-major operands, the streaming kernel of matmul_stream.py
+  reads A and B where they lie (packing cost more than the arithmetic there);
+  otherwise the slab GEMM (``_gemm_slab``) packs B one K slice at a time, row by
+  row in B's memory order, instead of all of B up front. With several threads K
+  is split across them (``_gemm_ksplit``): each runs one of the two on its K range
+  into a private partial C, and the partials are summed in a fixed order.
 * Parallelism: prange over a grid of C blocks chosen by a small cost model
   (``_task_grid``: prange gives each thread a contiguous chunk of tasks, so the
   grid minimises the slowest thread's panels), and packing is split across
@@ -107,14 +111,15 @@ import types as pytypes
 
 import numba
 import numpy as np
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba import njit, prange
 
 from scratchvae.errors import DTypeError, ShapeError
 
+from .matmul_stream import _stream_16, _stream_32, stream_width
+from .registers import make_register_tile
+
 __all__ = ["matmul", "matmul_numba", "matmul_reference", "parallel_diagnostics",
-           "MR", "NR", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS", "use_ksplit"]
+           "MR", "NR", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS", "long_k", "use_ksplit"]
 
 # ----------------------------------------------------------------------- constants
 # Register tile. AVX-512 has 32 zmm registers of 16 float32 / 8 float64. A row of
@@ -216,39 +221,9 @@ def matmul_reference(A, B):
 
 
 # ------------------------------------------------- the register tile (a stack array)
-@intrinsic
-def _stack_buffer(typingctx, size, dtype):
-    """Pointer to ``size`` (a compile-time constant) elements on the stack (alloca)."""
-    if not isinstance(size, types.IntegerLiteral):
-        return None
-
-    def codegen(context, builder, signature, args):
-        n = context.get_constant(types.intp, size.literal_value)
-        return cgutils.alloca_once(builder, context.get_value_type(dtype.dtype), size=n)
-
-    return types.CPointer(dtype.dtype)(size, dtype), codegen
-
-
-_TILE = MR * NR
-
-
-def _register_tile(dtype):
-    """A zeroed (MR*NR,) accumulator. Python: a NumPy array. Numba: see the overload."""
-    return np.zeros(_TILE, dtype=dtype)
-
-
-@overload(_register_tile, inline="always")
-def _register_tile_jit(dtype):
-    # On the stack, not the heap: only an alloca lets LLVM prove that stores to the
-    # tile never alias the packed panels, and so keep the tile in registers.
-    # inline="always" is required, not a tuning knob: the alloca must be in the
-    # caller's frame (a separate function would return a dangling stack pointer).
-    def impl(dtype):
-        acc = numba.carray(_stack_buffer(_TILE, dtype), _TILE)
-        for t in range(_TILE):
-            acc[t] = 0
-        return acc
-    return impl
+# The MR x NR accumulator: a stack buffer, so that LLVM keeps it in registers
+# (see kernels/registers.py).
+_register_tile = make_register_tile(MR * NR)
 
 
 # ------------------------------------------------------- macro- and micro-kernel
@@ -321,6 +296,72 @@ _macro_kernel_full_py = _make_macro_kernel(NR)
 _macro_kernel_half_py = _make_macro_kernel(NR // 2)
 _macro_kernel_full = njit(fastmath={"contract"}, cache=True)(_macro_kernel_full_py)
 _macro_kernel_half = njit(fastmath={"contract"}, cache=True)(_macro_kernel_half_py)
+
+
+def _make_macro_kernel_rows(W):
+    """The macro-kernel reading A in place, for A with contiguous rows and N <= NR.
+
+    With one B panel (N <= NR) every element of A is used once, so packing A is a
+    copy for nothing: the conv VAE's (25088x32)@(32x16) spent most of its time
+    packing A. This variant reads the MR rows of a panel straight from A (six unit-
+    stride slices, as in the row packer) and is otherwise the macro-kernel above.
+    Measured single-core float32, warm: 25088x32x16 nn 0.79 -> 0.53 ms (OpenBLAS 0.43).
+
+    Panels are global (p = 0..npa-1, rows p*MR ..). The last panel, if M is not a
+    multiple of MR, is moved back to end at row M (so it never reads past A) and
+    overlaps its neighbour: it recomputes the shared rows and writes only its own,
+    so each row of C is written by one panel. Needs M >= MR.
+    """
+    def macro_kernel_rows_py(kc, a, a_base, a_rs, p0, p1, M, bq, c, c0, ldc, nr, first):
+        """C[p0*MR : p1*MR, c0 : c0+nr] (=|+=) A[rows, k0 : k0+kc] @ one B panel.
+
+        a: flat buffer, A[m, k0 + k] = a[a_base + m*a_rs + k]  (rows contiguous)
+        bq, c, ldc, nr, first: as in the packed macro-kernel.
+        """
+        for p in range(p0, p1):
+            r0 = min(p * MR, M - MR)                # the last panel moves back
+            s = a_base + r0 * a_rs
+            x0 = a[s + 0 * a_rs: s + 0 * a_rs + kc]  # (kc,) row r0 + 0 of the K slice
+            x1 = a[s + 1 * a_rs: s + 1 * a_rs + kc]
+            x2 = a[s + 2 * a_rs: s + 2 * a_rs + kc]
+            x3 = a[s + 3 * a_rs: s + 3 * a_rs + kc]
+            x4 = a[s + 4 * a_rs: s + 4 * a_rs + kc]
+            x5 = a[s + 5 * a_rs: s + 5 * a_rs + kc]
+            acc = _register_tile(a.dtype)            # (MR*NR,) registers
+            for k in range(kc):
+                a0 = x0[k]
+                a1 = x1[k]
+                a2 = x2[k]
+                a3 = x3[k]
+                a4 = x4[k]
+                a5 = x5[k]
+                for j in range(W):
+                    b = bq[k * NR + j]
+                    acc[0 * NR + j] += a0 * b
+                    acc[1 * NR + j] += a1 * b
+                    acc[2 * NR + j] += a2 * b
+                    acc[3 * NR + j] += a3 * b
+                    acc[4 * NR + j] += a4 * b
+                    acc[5 * NR + j] += a5 * b
+            for i in range(p * MR - r0, MR):         # the rows this panel owns
+                start = (r0 + i) * ldc + c0
+                row = c[start: start + nr]
+                if first:
+                    for j in range(nr):
+                        row[j] = acc[i * NR + j]
+                else:
+                    for j in range(nr):
+                        row[j] += acc[i * NR + j]
+
+    macro_kernel_rows_py.__name__ = macro_kernel_rows_py.__qualname__ = \
+        f"_macro_kernel_rows_{W}_py"
+    return macro_kernel_rows_py
+
+
+_macro_kernel_rows_full_py = _make_macro_kernel_rows(NR)
+_macro_kernel_rows_half_py = _make_macro_kernel_rows(NR // 2)
+_macro_kernel_rows_full = njit(fastmath={"contract"}, cache=True)(_macro_kernel_rows_full_py)
+_macro_kernel_rows_half = njit(fastmath={"contract"}, cache=True)(_macro_kernel_rows_half_py)
 
 
 # ------------------------------------------------------------------------- packing
@@ -413,8 +454,37 @@ def _pack_b_panel_py(b, b_off, b_rs, b_cs, K, N, q, bp):
                 d[j] = 0
 
 
+def _pack_b_rows_py(b, b_off, b_rs, K, N, bp):
+    """Bp (npb, K, NR) <- every panel of B (K, N) whose rows are contiguous (b_cs = 1).
+
+    The same panels as ``_pack_b_panel`` for q = 0..npb-1, filled in B's memory
+    order instead: row k of B is read once, front to back, and its NR-column
+    pieces go to the npb panels (zero columns past N). Panel by panel, the packer
+    walks B down its rows npb times, touching 128 bytes of every 2 KiB row each
+    time, and the hardware prefetcher does not keep up when B comes from memory.
+    Measured single-core, float32, caches flushed before each call, the slab GEMM
+    (``_gemm_slab``) on the conv VAE's dW (64, 512) = dYᵀ (64, K) @ cols (K, 512):
+    K = 6272 4.56 -> 3.80 ms, K = 3136 2.66 -> 2.10 ms (packing alone: 2.78 -> 1.76
+    and 1.10 -> 0.89 ms).
+    """
+    npb = (N + NR - 1) // NR
+    for k in range(K):
+        start = b_off + k * b_rs
+        src = b[start: start + N]                    # (N,) row k, unit stride
+        for q in range(npb):
+            c0 = q * NR
+            nr = min(NR, N - c0)
+            d = bp[(q * K + k) * NR: (q * K + k) * NR + NR]      # (NR,) panel q, row k
+            s = src[c0: c0 + nr]
+            for j in range(nr):
+                d[j] = s[j]
+            for j in range(nr, NR):                  # zero padding columns past N
+                d[j] = 0
+
+
 _pack_a_panel = njit(fastmath=False, cache=True)(_pack_a_panel_py)
 _pack_b_panel = njit(fastmath=False, cache=True)(_pack_b_panel_py)
+_pack_b_rows = njit(fastmath=False, cache=True)(_pack_b_rows_py)
 
 
 # ----------------------------------------------------------------------- task grid
@@ -463,6 +533,9 @@ def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, nth
     mb, nb = _task_grid(npa, npb, nthreads)
     nkb = (K + kc_max - 1) // kc_max                 # K slices, balanced in length
     kc_cap = (K + nkb - 1) // nkb                    # the longest slice
+    # One B panel and A's rows contiguous: every A element is used once, so A is
+    # read where it lies (``_macro_kernel_rows``) instead of being packed first.
+    a_in_place = npb == 1 and a_cs == 1 and M >= MR
     for t in prange(mb * nb):
         bi = t // nb
         bj = t - bi * nb
@@ -480,11 +553,20 @@ def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, nth
         m_sub = M - p0 * MR
         c_sub = c[p0 * MR * N:]
         a_sub = a_off + p0 * MR * a_rs
-        ap = np.empty(npan * kc_cap * MR, dtype=c.dtype)   # (npan, kc, MR)
+        ap = np.empty(0 if a_in_place else npan * kc_cap * MR, dtype=c.dtype)  # (npan, kc, MR)
         for kb in range(nkb):
             k0 = kb * K // nkb
             k1 = (kb + 1) * K // nkb
             kc = k1 - k0
+            if a_in_place:                           # one B panel: A is read once, in place
+                bq = bp[k0 * NR: k1 * NR]            # (kc*NR,) the only panel
+                if N > NR // 2:
+                    _macro_kernel_rows_full(kc, a, a_off + k0, a_rs, p0, p1, M, bq, c, 0, N,
+                                            N, kb == 0)
+                else:
+                    _macro_kernel_rows_half(kc, a, a_off + k0, a_rs, p0, p1, M, bq, c, 0, N,
+                                            N, kb == 0)
+                continue
             for p in range(npan):
                 _pack_a_panel(a, a_sub + k0 * a_cs, a_rs, a_cs, m_sub, kc, p, ap)
             for q in range(q0, q1):
@@ -536,8 +618,11 @@ def _gemm_slab_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max
         k0 = kb * K // nkb
         k1 = (kb + 1) * K // nkb
         kc = k1 - k0
-        for q in range(npb):
-            _pack_b_panel(b, b_off + k0 * b_rs, b_rs, b_cs, kc, N, q, bp)
+        if b_cs == 1:                                # rows contiguous: B's memory order
+            _pack_b_rows(b, b_off + k0 * b_rs, b_rs, kc, N, bp)
+        else:
+            for q in range(npb):
+                _pack_b_panel(b, b_off + k0 * b_rs, b_rs, b_cs, kc, N, q, bp)
         for p in range(npa):
             _pack_a_panel(a, a_off + k0 * a_cs, a_rs, a_cs, M, kc, p, ap)
         for q in range(npb):
@@ -553,10 +638,13 @@ def _gemm_slab_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max
 _gemm_slab = njit(parallel=False, cache=True, fastmath=False)(_gemm_slab_py)
 
 
-def _gemm_ksplit_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, nthreads):
+def _gemm_ksplit_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, nthreads,
+                    width):
     """C = A @ B with K cut into nthreads contiguous ranges, one per thread.
 
-        C_t (M, N) = A[:, k_t:k_t+1] @ B[k_t:k_t+1, :]     thread t, ``_gemm_slab``
+        C_t (M, N) = A[:, k_t:k_t+1] @ B[k_t:k_t+1, :]     thread t: ``_gemm_slab``, or
+                                                          the streaming kernel of width
+                                                          ``width`` (16, 32; 0: slab)
         C          = (…((C_0 + C_1) + C_2) …)               fixed order: deterministic
 
     Each thread packs and streams only its own share of A and B. The sum's order is
@@ -568,8 +656,16 @@ def _gemm_ksplit_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_m
     for t in prange(nthreads):
         k0 = t * K // nthreads
         k1 = (t + 1) * K // nthreads
-        _gemm_slab(M, N, k1 - k0, a, a_off + k0 * a_cs, a_rs, a_cs,
-                   b, b_off + k0 * b_rs, b_rs, b_cs, partial[t * mn:(t + 1) * mn], kc_max)
+        part = partial[t * mn:(t + 1) * mn]
+        if width == 32:
+            _stream_32(M, N, k1 - k0, a, a_off + k0 * a_cs, a_cs, b, b_off + k0 * b_rs, b_rs,
+                       part)
+        elif width == 16:
+            _stream_16(M, N, k1 - k0, a, a_off + k0 * a_cs, a_cs, b, b_off + k0 * b_rs, b_rs,
+                       part)
+        else:
+            _gemm_slab(M, N, k1 - k0, a, a_off + k0 * a_cs, a_rs, a_cs,
+                       b, b_off + k0 * b_rs, b_rs, b_cs, part, kc_max)
     for i in prange(mn):
         acc = partial[i]
         for t in range(1, nthreads):
@@ -580,10 +676,22 @@ def _gemm_ksplit_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_m
 _gemm_ksplit = njit(parallel=True, cache=True, fastmath=False)(_gemm_ksplit_py)
 
 
-def use_ksplit(M, N, K, nthreads):
-    """True when the K-split driver runs for this shape (see KSPLIT_K_RATIO)."""
-    return (nthreads > 1 and K >= KSPLIT_MIN_K and K >= KSPLIT_K_RATIO * max(M, N)
+def long_k(M, N, K):
+    """True for a long-K, small-C product (a weight gradient; see KSPLIT_K_RATIO).
+
+    Such a product runs on the streaming kernel (kernels/matmul_stream.py: no
+    packing) when its operands are k-major and C is small, else on the slab GEMM,
+    which packs B one K slice at a time; one thread runs either itself, several the
+    K-split driver around it. (The C-split body packs the whole of B first: single-
+    core float32, 64x6272x512 tn ran at 63 GFLOP/s there and 92 on the slab.)
+    """
+    return (K >= KSPLIT_MIN_K and K >= KSPLIT_K_RATIO * max(M, N)
             and M * N <= KSPLIT_MAX_MN)
+
+
+def use_ksplit(M, N, K, nthreads):
+    """True when the K-split driver runs for this shape: long K and threads to split it."""
+    return nthreads > 1 and long_k(M, N, K)
 
 
 # ----------------------------------------------------------------- the public API
@@ -643,12 +751,21 @@ def matmul_numba(A, B, out=None, parallel=None):
     if parallel is None:
         parallel = 2 * M * N * K >= PARALLEL_MIN_FLOPS
     nthreads = numba.get_num_threads() if parallel else 1
-    if use_ksplit(M, N, K, nthreads):
-        gemm = _gemm_ksplit                       # long K, small C: split K (dW GEMMs)
-    else:
-        gemm = _gemm_parallel if parallel and nthreads > 1 else _gemm_serial
-    gemm(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, C.reshape(-1),
-         KC, nthreads)
+    c = C.reshape(-1)
+    if long_k(M, N, K):                           # long K, small C (dW GEMMs)
+        width = stream_width(M, N, a_rs, b_cs, A.dtype)     # 0: the slab GEMM
+        if nthreads > 1:                          # split K across the threads
+            _gemm_ksplit(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC,
+                         nthreads, width)
+        elif width == 32:
+            _stream_32(M, N, K, a, a_off, a_cs, b, b_off, b_rs, c)
+        elif width == 16:
+            _stream_16(M, N, K, a, a_off, a_cs, b, b_off, b_rs, c)
+        else:
+            _gemm_slab(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC)
+        return C
+    gemm = _gemm_parallel if parallel and nthreads > 1 else _gemm_serial
+    gemm(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC, nthreads)
     return C
 
 

@@ -268,21 +268,25 @@ def test_python_fallback_with_jit_disabled():
 
 
 # ------------------------------------------------------------------ K-split driver
+@pytest.mark.parametrize("width,dtype", [(0, np.float32), (0, np.float64), (16, np.float32),
+                                         (16, np.float64), (32, np.float32)],
+                         ids=["slab-f32", "slab-f64", "stream16-f32", "stream16-f64",
+                              "stream32-f32"])        # no 32-wide float64 tile (it would spill)
 @pytest.mark.parametrize("nthreads", [2, 3])
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_ksplit_driver_matches_the_reference(nthreads, dtype):
-    # A weight-gradient shape in miniature: small C, long K, A a transposed view (dYᵀ).
+def test_ksplit_driver_matches_the_reference(width, dtype, nthreads):
+    # A weight-gradient shape in miniature: small C, long K, A a transposed view (dYᵀ);
+    # each thread runs the slab GEMM or the streaming kernel (width 16 or 32).
     from kernels.matmul import _flat_operand, _gemm_ksplit
     rng = np.random.default_rng(7)
-    M, K, N = MR + 1, 3 * KC + 17, NR // 2 + 3
+    M, K, N = MR + 3, 3 * KC + 17, (NR // 2 + 3 if width < 32 else NR + 5)
     A = rng.standard_normal((K, M)).astype(dtype).T          # (M, K), column-major view
     B = rng.standard_normal((K, N)).astype(dtype)
     C = np.full((M, N), np.nan, dtype=dtype)
-    _gemm_ksplit(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC, nthreads)
+    _gemm_ksplit(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC, nthreads, width)
     assert_gemm_close(C, A, B)
     # the partial sums are added in a fixed order: the same call gives the same bits
     C2 = np.empty_like(C)
-    _gemm_ksplit(M, N, K, *_flat_operand(A), *_flat_operand(B), C2.reshape(-1), KC, nthreads)
+    _gemm_ksplit(M, N, K, *_flat_operand(A), *_flat_operand(B), C2.reshape(-1), KC, nthreads, width)
     np.testing.assert_array_equal(C, C2)
 
 
@@ -309,4 +313,94 @@ def test_public_matmul_takes_the_ksplit_path_when_threads_allow():
         C = matmul_numba(A, B, parallel=True)
     finally:
         numba.set_num_threads(previous)
+    assert_gemm_close(C, A, B)
+
+
+# ------------------------------------------------------------------ slab GEMM
+@pytest.mark.parametrize("b_layout", ["n", "t"], ids=["B-rows", "B-transposed"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_slab_gemm_matches_the_reference(b_layout, dtype):
+    # Several K slices, an edge A panel, two full B panels and an edge one: B's rows
+    # contiguous (the row-by-row packer) or B a transposed view (the panel packer).
+    from kernels.matmul import _flat_operand, _gemm_slab
+    rng = np.random.default_rng(9)
+    M, K, N = 2 * MR + 1, 2 * KC + 5, 2 * NR + 5
+    A = rng.standard_normal((K, M)).astype(dtype).T          # (M, K): dYᵀ
+    B = (rng.standard_normal((N, K)).astype(dtype).T if b_layout == "t"
+         else rng.standard_normal((K, N)).astype(dtype))
+    C = np.full((M, N), np.nan, dtype=dtype)
+    _gemm_slab(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC)
+    assert_gemm_close(C, A, B)
+
+
+def test_long_k_products_run_on_the_slab_with_one_thread():
+    from kernels.matmul import KSPLIT_MIN_K, long_k
+    assert long_k(32, 16, 25088) and long_k(64, 512, 6272)
+    assert not long_k(128, 512, 784) and not long_k(8, 8, KSPLIT_MIN_K - 1)
+    rng = np.random.default_rng(10)
+    A = rng.standard_normal((5000, 24)).astype(np.float32).T      # (24, 5000)
+    B = rng.standard_normal((5000, 40)).astype(np.float32)
+    assert long_k(24, 40, 5000)
+    assert_gemm_close(matmul_numba(A, B, parallel=False), A, B)
+
+
+# ------------------------------------------------------------ streaming kernel
+@pytest.mark.parametrize("M,N", [(8, 16), (9, 17), (17, 31), (20, 40), (24, 32), (13, 69)])
+@pytest.mark.parametrize("K", [1, 100, 2 * 256 + 3], ids=["K1", "K100", "3chunks"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_streaming_kernel_matches_the_reference(M, N, K, dtype):
+    # Tiles that overlap at the bottom and right edges, one K chunk or several;
+    # C starts as NaN, so an element no tile owns (or one written twice with +=
+    # on the first chunk) shows up.
+    from kernels.matmul import _flat_operand
+    from kernels.matmul_stream import _stream_16, _stream_32, stream_width
+    rng = np.random.default_rng(M * 1000 + N + K)
+    A = rng.standard_normal((K, M)).astype(dtype).T          # (M, K), k-major: dYᵀ
+    B = rng.standard_normal((K, N)).astype(dtype)            # (K, N), rows contiguous
+    a, a_off, a_rs, a_cs = _flat_operand(A)
+    b, b_off, b_rs, b_cs = _flat_operand(B)
+    width = stream_width(M, N, a_rs, b_cs, dtype)
+    assert width == (32 if N >= 32 and dtype == np.float32 else 16)
+    C = np.full((M, N), np.nan, dtype=dtype)
+    kernel = _stream_32 if width == 32 else _stream_16
+    kernel(M, N, K, a, a_off, a_cs, b, b_off, b_rs, C.reshape(-1))
+    assert_gemm_close(C, A, B)
+
+
+def test_streaming_kernel_applies_to_small_k_major_products_only():
+    from kernels.matmul_stream import ST_MR, STREAM_MAX_MN, stream_width
+    f32 = np.float32
+    assert stream_width(32, 16, 1, 1, f32) == 16          # conv VAE: first conv's dW
+    assert stream_width(64, 64, 1, 1, f32) == 32
+    assert stream_width(64, 64, 1, 1, np.float64) == 16   # 32 wide would spill at f64
+    assert stream_width(32, 16, 32, 1, f32) == 0          # A not k-major
+    assert stream_width(32, 16, 1, 25088, f32) == 0       # B not k-major
+    assert stream_width(ST_MR - 1, 16, 1, 1, f32) == 0    # too few rows for one tile
+    assert stream_width(32, 15, 1, 1, f32) == 0           # too few columns
+    assert stream_width(64, 512, 1, 1, f32) == 0 and 64 * 512 > STREAM_MAX_MN
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_public_matmul_streams_a_first_conv_weight_gradient(parallel):
+    # The conv VAE's first-layer dW in miniature, through the public entry point.
+    rng = np.random.default_rng(11)
+    dy = rng.standard_normal((6000, 32)).astype(np.float32)      # (K, M) C order
+    cols = rng.standard_normal((6000, 16)).astype(np.float32)    # (K, N)
+    assert_gemm_close(matmul_numba(dy.T, cols, parallel=parallel), dy.T, cols)
+
+
+# ---------------------------------------------- A read in place (one B panel)
+@pytest.mark.parametrize("M,N", [(MR, 1), (MR + 1, NR // 2), (4 * MR + 5, NR // 2 + 1),
+                                 (301, NR), (1000, 7)])
+@pytest.mark.parametrize("K", [3, KC + 9], ids=["1slice", "2slices"])
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_one_b_panel_reads_a_in_place(M, N, K, parallel):
+    # N <= NR and A in C order: the macro-kernel reads A's rows where they lie; the
+    # last panel, when M is not a multiple of MR, is moved back and overlaps. C
+    # starts as NaN and 'out' is given, so a row written by no panel shows up.
+    rng = np.random.default_rng(M + N + K)
+    A = rng.standard_normal((M, K)).astype(np.float32)
+    B = rng.standard_normal((K, N)).astype(np.float32)
+    C = np.full((M, N), np.nan, dtype=np.float32)
+    matmul_numba(A, B, out=C, parallel=parallel)
     assert_gemm_close(C, A, B)
