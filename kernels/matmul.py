@@ -712,6 +712,8 @@ def _flat_operand(X):
         flat, rs, cs = X.reshape(-1), X.shape[1], 1
     elif X.flags.c_contiguous:
         flat, rs, cs = X.reshape(-1), X.shape[1], 1
+    elif X.flags.f_contiguous:                       # a transposed C array: X.T is C order
+        flat, rs, cs = X.T.reshape(-1), 1, X.shape[0]
     elif (rs > 0 and cs > 0 and X.strides[0] % item == 0 and X.strides[1] % item == 0):
         span = 1 + (X.shape[0] - 1) * rs + (X.shape[1] - 1) * cs
         flat = np.lib.stride_tricks.as_strided(X, shape=(span,), strides=(item,),
