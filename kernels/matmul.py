@@ -227,6 +227,46 @@ _register_tile = make_register_tile(MR * NR)
 
 
 # ------------------------------------------------------- macro- and micro-kernel
+def _make_rank1_update(W):
+    """acc[i, :W] += a_i * bq[k, :W] for the MR = 6 rows: one k step of the micro-kernel.
+
+    Shared by both macro-kernels and inlined into them (``inline="always"``, at
+    Numba's IR level), so the tile stays in the caller's registers. The six row
+    values arrive unrolled (a0..a5): with a loop over rows LLVM vectorised across
+    rows with gathers instead of across the W columns.
+    """
+    def rank1_update_py(acc, a0, a1, a2, a3, a4, a5, bq, k):
+        for j in range(W):
+            b = bq[k * NR + j]
+            acc[0 * NR + j] += a0 * b
+            acc[1 * NR + j] += a1 * b
+            acc[2 * NR + j] += a2 * b
+            acc[3 * NR + j] += a3 * b
+            acc[4 * NR + j] += a4 * b
+            acc[5 * NR + j] += a5 * b
+
+    rank1_update_py.__name__ = rank1_update_py.__qualname__ = f"_rank1_update_{W}_py"
+    return rank1_update_py
+
+
+def _store_tile_py(acc, c, r0, i0, i1, ldc, c0, nr, first):
+    """C[r0+i0 : r0+i1, c0 : c0+nr] (= if first, else +=) rows i0..i1 of the tile acc."""
+    for i in range(i0, i1):
+        start = (r0 + i) * ldc + c0
+        row = c[start: start + nr]                # (nr,) a view: no index wraparound
+        if first:
+            for j in range(nr):
+                row[j] = acc[i * NR + j]
+        else:
+            for j in range(nr):
+                row[j] += acc[i * NR + j]
+
+
+_rank1_update_full = njit(inline="always", fastmath={"contract"})(_make_rank1_update(NR))
+_rank1_update_half = njit(inline="always", fastmath={"contract"})(_make_rank1_update(NR // 2))
+_store_tile = njit(inline="always")(_store_tile_py)
+
+
 def _make_macro_kernel(W):
     """The plain-Python macro-kernel for tiles W <= NR columns wide (W is a constant).
 
@@ -237,6 +277,8 @@ def _make_macro_kernel(W):
     (ymm only: worse than a zero-padded W=32 for 17..24 columns), W=8 10 (LLVM
     left it scalar) -- so only 32 and 16 are compiled.
     """
+    rank1_update = _rank1_update_full if W == NR else _rank1_update_half
+
     def macro_kernel_py(kc, ap, p0, p1, ap_stride, M, bq, c, c0, ldc, nr, first):
         """C[p0*MR : p1*MR, c0 : c0+nr] (=|+=) A panels p0..p1 (kc) @ one B panel (kc).
 
@@ -263,30 +305,9 @@ def _make_macro_kernel(W):
             apn = ap[p * ap_stride: p * ap_stride + kc * MR]    # (kc*MR,)
             acc = _register_tile(ap.dtype)                      # (MR*NR,) registers
             for k in range(kc):
-                a0 = apn[k * MR + 0]
-                a1 = apn[k * MR + 1]
-                a2 = apn[k * MR + 2]
-                a3 = apn[k * MR + 3]
-                a4 = apn[k * MR + 4]
-                a5 = apn[k * MR + 5]
-                for j in range(W):
-                    b = bq[k * NR + j]
-                    acc[0 * NR + j] += a0 * b
-                    acc[1 * NR + j] += a1 * b
-                    acc[2 * NR + j] += a2 * b
-                    acc[3 * NR + j] += a3 * b
-                    acc[4 * NR + j] += a4 * b
-                    acc[5 * NR + j] += a5 * b
-            mr = min(MR, M - p * MR)
-            for i in range(mr):
-                start = (p * MR + i) * ldc + c0
-                row = c[start: start + nr]        # (nr,) a view: no index wraparound
-                if first:
-                    for j in range(nr):
-                        row[j] = acc[i * NR + j]
-                else:
-                    for j in range(nr):
-                        row[j] += acc[i * NR + j]
+                rank1_update(acc, apn[k * MR + 0], apn[k * MR + 1], apn[k * MR + 2],
+                             apn[k * MR + 3], apn[k * MR + 4], apn[k * MR + 5], bq, k)
+            _store_tile(acc, c, p * MR, 0, min(MR, M - p * MR), ldc, c0, nr, first)
 
     macro_kernel_py.__name__ = macro_kernel_py.__qualname__ = f"_macro_kernel_{W}_py"
     return macro_kernel_py
@@ -312,6 +333,8 @@ def _make_macro_kernel_rows(W):
     overlaps its neighbour: it recomputes the shared rows and writes only its own,
     so each row of C is written by one panel. Needs M >= MR.
     """
+    rank1_update = _rank1_update_full if W == NR else _rank1_update_half
+
     def macro_kernel_rows_py(kc, a, a_base, a_rs, p0, p1, M, bq, c, c0, ldc, nr, first):
         """C[p0*MR : p1*MR, c0 : c0+nr] (=|+=) A[rows, k0 : k0+kc] @ one B panel.
 
@@ -329,29 +352,9 @@ def _make_macro_kernel_rows(W):
             x5 = a[s + 5 * a_rs: s + 5 * a_rs + kc]
             acc = _register_tile(a.dtype)            # (MR*NR,) registers
             for k in range(kc):
-                a0 = x0[k]
-                a1 = x1[k]
-                a2 = x2[k]
-                a3 = x3[k]
-                a4 = x4[k]
-                a5 = x5[k]
-                for j in range(W):
-                    b = bq[k * NR + j]
-                    acc[0 * NR + j] += a0 * b
-                    acc[1 * NR + j] += a1 * b
-                    acc[2 * NR + j] += a2 * b
-                    acc[3 * NR + j] += a3 * b
-                    acc[4 * NR + j] += a4 * b
-                    acc[5 * NR + j] += a5 * b
-            for i in range(p * MR - r0, MR):         # the rows this panel owns
-                start = (r0 + i) * ldc + c0
-                row = c[start: start + nr]
-                if first:
-                    for j in range(nr):
-                        row[j] = acc[i * NR + j]
-                else:
-                    for j in range(nr):
-                        row[j] += acc[i * NR + j]
+                rank1_update(acc, x0[k], x1[k], x2[k], x3[k], x4[k], x5[k], bq, k)
+            # only the rows this panel owns (the moved-back last panel shares some)
+            _store_tile(acc, c, r0, p * MR - r0, MR, ldc, c0, nr, first)
 
     macro_kernel_rows_py.__name__ = macro_kernel_rows_py.__qualname__ = \
         f"_macro_kernel_rows_{W}_py"
