@@ -42,8 +42,20 @@ def machine_info():
             "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": _threading_layer(),
             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "(unset)"),
+            "openmp_runtimes": _openmp_runtimes(),
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
             "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "(unset)")}
+
+
+def _openmp_runtimes():
+    """The OpenMP runtime libraries mapped into this process (Linux), e.g. PyTorch's and
+    the system's libgomp: which one each library binds to changes its speed."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "omp" in line.rsplit("/", 1)[-1]}
+    except OSError:
+        return "(unknown)"
+    return sorted(p for p in paths if p.endswith(".so") or ".so." in p) or "(none)"
 
 
 def _threading_layer():

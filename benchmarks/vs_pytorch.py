@@ -546,8 +546,10 @@ def main(argv=None):
         s.pause_s = args.pause
     s.epochs = {"MLP VAE": args.epochs_mlp or s.epochs["MLP VAE"],
                 "conv VAE": args.epochs_conv or s.epochs["conv VAE"]}
-    threads = set_threads(s.threads)
+    # PyTorch first: it must load its own OpenMP runtime before Numba starts its threads
+    # (see conv_vae._torch); the other order slowed PyTorch's steps 1.6-2.4x here.
     torch = _torch(s.threads)
+    threads = set_threads(s.threads)
     print(f"threads: {threads}; torch: {torch.__version__ if torch else 'not installed'}",
           flush=True)
     if torch is None:
