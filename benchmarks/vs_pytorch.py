@@ -560,7 +560,8 @@ def main(argv=None):
     results["machine"] = machine_info()
     results["wall_s"] = time.perf_counter() - t0
     command = ("python benchmarks/vs_pytorch.py" + (" --quick" if args.quick else "")
-               + (f" --threads {s.threads}" if s.threads != 2 else ""))
+               + (f" --threads {s.threads}" if s.threads != 2 else "")
+               + (f" --repeats {args.repeats}" if args.repeats else ""))
     text = report(results, results["machine"], command)
     print("\n" + text)
     print(f"\n(whole run {results['wall_s']:.0f} s)")
