@@ -224,20 +224,8 @@ def fit_lagrangian():
 def fit_cvae():
     from scratchvae.models import CVAE
     x, y = _sprites(160)
-    model = CVAE(784, 3, (64,), 8, seed=0)
-    return _history(_fit_labelled(model, x, y), ("train_loss", "val_loss"))
-
-
-def _fit_labelled(model, x, y):
-    """CVAE training through the library's labelled-data entry point."""
-    try:
-        from scratchvae.models.cvae import fit        # before the redesign
-    except ImportError:
-        fit = None
-    if fit is not None:
-        return fit(model, x[:128], y[:128], epochs=2, batch_size=32, lr=1e-3, seed=0,
-                   val=(x[128:], y[128:]))
-    return _fit(model, (x[:128], y[:128]), (x[128:], y[128:]))
+    return _history(_fit(CVAE(784, 3, (64,), 8, seed=0), (x[:128], y[:128]),
+                         (x[128:], y[128:])))
 
 
 def fit_vae_gan():
@@ -245,15 +233,7 @@ def fit_vae_gan():
     x = _near_binary(128, 64)
     m = VAEGAN(input_dim=64, hidden=(32,), latent_dim=4, dis_hidden=(64, 16), feature_layer=1,
                feature_logvar=-4.0, seed=0)
-    try:
-        from scratchvae.models.vae_gan import fit_vae_gan    # before the redesign
-    except ImportError:
-        fit_vae_gan = None
-    if fit_vae_gan is not None:
-        history = fit_vae_gan(m, x, epochs=2, batch_size=32, lr=1e-3, seed=0, log=None)
-    else:
-        history = _fit(m, x, None, betas=(0.5, 0.999))
-    return _history(history, ("train_loss", "train_dis", "train_gen"))
+    return _history(_fit(m, x, None, betas=(0.5, 0.999)), ("train_loss", "train_dis", "train_gen"))
 
 
 def fit_softmax_probe():
@@ -271,11 +251,7 @@ def fit_softmax_probe():
 
 def fit_greedy_pretrain():
     from scratchvae.models import StackedAutoencoder
-    try:
-        from scratchvae.models import greedy_pretrain     # before the redesign
-    except ImportError:
-        from scratchvae.train import greedy_pretrain
-    from scratchvae.train import TrainConfig
+    from scratchvae.train import TrainConfig, greedy_pretrain
     x = _uniform(96, 64)
     stack = StackedAutoencoder((64, 32, 8), seed=0)
     histories = greedy_pretrain(stack, x[:64], TrainConfig(epochs=2, batch_size=32, lr=3e-3,

@@ -21,19 +21,14 @@ import numpy as np
 
 from ..distributions import kl_standard_normal, reparameterize_forward
 from ..errors import ShapeError, check_float_array
-from ..models.likelihood import reconstruction_loss
 from ..nn.init import as_rng
 
 
 def ae_scores(model, x, batch_size: int = 1000):
-    """−log p(x_n | x̂_n) per example for an autoencoder (anything with ``encode`` to a
-    code and a ``decoder`` network): (N,) float64, nats."""
+    """−log p(x_n | x̂_n) per example for an autoencoder (its ``reconstruction_nll``):
+    (N,) float64, nats."""
     check_float_array(x, "x", ndim=2)
-    parts = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size].astype(model.dtype, copy=False)
-        out = model.decoder.forward(model.encode(xb))                       # (B, D)
-        parts.append(reconstruction_loss(model.likelihood, out, xb, reduction="none")[0])
+    parts = [model.reconstruction_nll(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts).astype(np.float64)
 
 
@@ -59,21 +54,17 @@ def vae_scores(model, x, n_samples: int = 1, rng=0, eps=None, batch_size: int = 
     if n_samples < 1:
         raise ValueError(f"n_samples must be ≥ 1, got {n_samples}")
     rng = as_rng(rng)
-    logvar_x = model._logvar_x()
     out = {k: [] for k in ("recon", "kl", "recon_at_mean")}
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size].astype(model.dtype, copy=False)            # (B, D)
         mu, logvar = model.encode(xb)                                       # (B, L) each
         out["kl"].append(kl_standard_normal(mu, logvar, reduction="none")[0])
-        mean_out = model.decoder.forward(mu)
-        out["recon_at_mean"].append(
-            reconstruction_loss(model.likelihood, mean_out, xb, logvar_x, reduction="none")[0])
+        out["recon_at_mean"].append(model.reconstruction_nll(xb, mu))      # −log p(x | dec(μ))
         recon = np.zeros(len(xb))
         for s in range(n_samples):
             frozen = eps[s, i:i + len(xb)] if eps is not None else None
             z, _ = reparameterize_forward(mu, logvar, frozen, rng)          # (B, L)
-            dec = model.decoder.forward(z)                                  # (B, D)
-            recon += reconstruction_loss(model.likelihood, dec, xb, logvar_x, reduction="none")[0]
+            recon += model.reconstruction_nll(xb, z)                        # −log p(x|z), (B,)
         out["recon"].append(recon / n_samples)
     result = {k: np.concatenate(v).astype(np.float64) for k, v in out.items()}
     result["neg_elbo"] = result["recon"] + result["kl"]

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.loader import BatchIterator
 from ..errors import DataError, ShapeError, check_float_array
 from ..functional.linear import linear_backward, linear_forward
 from ..functional.numerics import logsumexp
-from ..nn import Module
-from ..optim import Adam
+from ..models.base import Model
+from ..train import TrainConfig, Trainer
 
 
 # ---------------------------------------------------------------- the loss
@@ -81,7 +80,7 @@ def softmax_cross_entropy(logits, y, reduction: str = "mean"):
 
 
 # ---------------------------------------------------------------- the model
-class SoftmaxRegression(Module):
+class SoftmaxRegression(Model):
     """Softmax regression with an L2 penalty, fit by Adam (mini-batches) or full-batch GD.
 
     Args:
@@ -93,11 +92,17 @@ class SoftmaxRegression(Module):
 
     Parameters ``params["W"]`` (F, K) and ``params["b"]`` (K,); ``buffers["mean"]`` and
     ``buffers["scale"]`` (F,) hold the standardisation learned by ``fit`` (identity before).
+    It is a model like the others (batches (X, y)), so ``fit`` trains it with the Trainer.
     """
+
+    name = "softmax-regression"
+    terms = ("loss", "ce")
+    inputs = ("x", "y")
 
     def __init__(self, n_features: int, n_classes: int, l2: float = 1e-4, seed: int = 0,
                  dtype=np.float64):
-        super().__init__()
+        super().__init__(dict(n_features=int(n_features), n_classes=int(n_classes),
+                              l2=float(l2), seed=int(seed)))
         if n_features < 1 or n_classes < 2:
             raise ValueError(f"softmax regression needs ≥ 1 feature and ≥ 2 classes, got "
                              f"{n_features} features and {n_classes} classes")
@@ -176,23 +181,18 @@ class SoftmaxRegression(Module):
         self.buffers["mean"][...] = mean
         self.buffers["scale"][...] = np.where(std > 0, std, 1)           # constant columns stay 0
         Xs = ((X - self.buffers["mean"]) / self.buffers["scale"]).astype(self.dtype)
-        history = []
-        if method == "gd":
-            lr = 0.5 if lr is None else lr
-            for _ in range(epochs):
-                self.zero_grad()
-                history.append(self.loss_and_grads(Xs, y)["loss"])
-                for _, p, g in self.parameters():
-                    p -= lr * g
-            return history
-        opt = Adam(self.parameters(), lr=1e-2 if lr is None else lr)
-        batches = BatchIterator(len(Xs), batch_size, seed=self.seed)
-        for epoch in range(epochs):
-            for idx in batches.epoch(epoch):
-                self.zero_grad()
-                self.loss_and_grads(Xs[idx], y[idx])
-                opt.step()
-            history.append(self.loss_and_grads(Xs, y, compute_grads=False)["loss"])
+        history = []                      # the loss on all of X after each epoch / step
+        if method == "gd":                # one full batch in data order: gradient descent
+            config = TrainConfig(epochs=epochs, batch_size=len(Xs), lr=0.5 if lr is None else lr,
+                                 optimizer="sgd", momentum=0.0, shuffle=False, progress=False)
+            trainer = Trainer(self, (Xs, y), config=config,
+                              on_epoch=lambda record: history.append(record["train_loss"]))
+        else:
+            config = TrainConfig(epochs=epochs, batch_size=batch_size,
+                                 lr=1e-2 if lr is None else lr, seed=self.seed, progress=False)
+            trainer = Trainer(self, (Xs, y), config=config, on_epoch=lambda record: history.append(
+                self.loss_and_grads(Xs, y, compute_grads=False)["loss"]))
+        trainer.fit()
         return history
 
 

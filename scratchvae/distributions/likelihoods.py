@@ -24,6 +24,8 @@ paper's (1/n)‖Z − Z̃‖²_F):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..backend import cuda_path, get_array_module, numba_path
 from ..errors import DataError, check_float_array, check_same_shape
@@ -90,7 +92,78 @@ def squared_error(pred, x, reduction: str = "mean"):
     return loss, (2 * scale) * diff
 
 
-LIKELIHOODS = ("bernoulli", "gaussian", "mse")
+# --------------------------------------------------------------- the table
+def _bernoulli(out, x, logvar=0.0, reduction="mean"):
+    loss, dout = bernoulli_nll(out, x, reduction)
+    return loss, {"out": dout}
+
+
+def _gaussian(out, x, logvar=0.0, reduction="mean"):
+    loss, dout, dlogvar = gaussian_nll(out, x, logvar, reduction)
+    return loss, ({"out": dout} if dlogvar is None else {"out": dout, "logvar": dlogvar})
+
+
+def _mse(out, x, logvar=0.0, reduction="mean"):
+    loss, dout = squared_error(out, x, reduction)
+    return loss, {"out": dout}
+
+
+def _identity(out):
+    return out
+
+
+def _bernoulli_target_grad(out, x, logvar=0.0):
+    return -out / x.shape[0]                                # ∂/∂x [softplus(l) − x·l] = −l
+
+
+def _gaussian_target_grad(out, x, logvar=0.0):
+    xp = get_array_module(x)                                # ∂/∂x ½(x − m)²/v = (x − m)/v
+    return (x - out) * xp.exp(-xp.asarray(logvar, dtype=x.dtype)) / x.shape[0]
+
+
+def _mse_target_grad(out, x, logvar=0.0):
+    return -2.0 * (out - x) / x.shape[0]                    # ∂/∂x (m − x)² = −2(m − x)
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """One decoder output distribution p(x|z), everything a model needs of it.
+
+    ``nll(out, x, logvar=0.0, reduction="mean") -> (value, grads)``
+        −log p(x|z) from the decoder output ``out`` (N, D), summed over D and reduced
+        over the batch (:mod:`.reduction`); ``grads["out"]`` (N, D) is its gradient
+        and, for a learned Gaussian variance (``logvar`` an array), ``grads["logvar"]``.
+    ``mean(out)``
+        the mean of p(x|z): the image one shows (σ(logits) for Bernoulli).
+    ``target_grad(out, x, logvar=0.0)``
+        ∂nll/∂x (N, D) with ``out`` held fixed, for reduction "mean": how the loss
+        moves when the *target* moves (a model whose input is also its target).
+    ``variance``
+        whether the likelihood has a variance (a fixed or learned ``logvar``).
+    """
+    name: str
+    nll: Callable
+    mean: Callable
+    target_grad: Callable
+    variance: bool = False
+
+
+#: likelihood name → :class:`Likelihood`; the one table every model, loss and CLI reads
+LIKELIHOODS = {
+    "bernoulli": Likelihood("bernoulli", _bernoulli, sigmoid, _bernoulli_target_grad),
+    "gaussian": Likelihood("gaussian", _gaussian, _identity, _gaussian_target_grad,
+                           variance=True),
+    "mse": Likelihood("mse", _mse, _identity, _mse_target_grad),
+}
+
+
+def get_likelihood(name: str) -> Likelihood:
+    """The table entry for ``name``; a clear error naming the choices otherwise."""
+    try:
+        return LIKELIHOODS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown likelihood {name!r}; choose one of {list(LIKELIHOODS)}") \
+            from None
 
 
 def check_targets(x, likelihood: str):

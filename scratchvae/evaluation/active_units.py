@@ -66,7 +66,7 @@ def latent_usage(model, x, threshold: float = 0.01, batch_size: int = 1000) -> L
     try:
         mus, kls = [], []
         for i in range(0, len(x), batch_size):
-            xb = model._check_input(x[i:i + batch_size], model.input_dim)
+            xb = model.check_input(x[i:i + batch_size], model.input_dim)
             mu, logvar = (a.astype(np.float64) for a in encode_checked(model, xb))
             mus.append(to_numpy(mu))                                     # (B, L)
             kls.append(to_numpy(kl_per_unit(mu, logvar)))                # (B, L)

@@ -111,7 +111,7 @@ def log_weights_chunk(model, x, mu, logvar, eps):
     xp = get_array_module(mu)
     G, S, L = eps.shape
     z = mu[:, None, :] + xp.exp(0.5 * logvar)[:, None, :] * eps       # (G, S, L)
-    out = model.decoder.forward(z.reshape(G * S, L).astype(model.dtype))   # (G·S, D)
+    out = model.decoder_output(z.reshape(G * S, L).astype(model.dtype))    # (G·S, D)
     log_px_z = log_likelihood(model.likelihood, out.reshape(G, S, -1), x,
                               _logvar_value(model))                    # (G, S)
     return log_px_z + log_prior_minus_posterior(z, eps, logvar[:, None, :]), log_px_z
@@ -119,5 +119,5 @@ def log_weights_chunk(model, x, mu, logvar, eps):
 
 def _logvar_value(model):
     """The Gaussian log σ² as a float or a float64 (D,) array."""
-    s = model._logvar_x()
+    s = model.logvar_x
     return float(s) if isinstance(s, (int, float, np.floating)) else s

@@ -5,9 +5,9 @@ The estimators of this package use only the probabilistic interface of
 VAE-GAN models inherit):
 
     model.encode(x)          x (N, D) → (μ, logvar), each (N, L): q(z|x) = N(μ, diag e^logvar)
-    model.decoder.forward(z) z (R, L) → out (R, D): logits (Bernoulli) or the mean (Gaussian)
-    model.likelihood         "bernoulli", "gaussian" or "mse" (see models.likelihood)
-    model._logvar_x()        log σ² of the Gaussian p(x|z): a float or a learned (D,) array
+    model.decoder_output(z)  z (R, L) → out (R, D): logits (Bernoulli) or the mean (Gaussian)
+    model.likelihood         "bernoulli", "gaussian" or "mse" (distributions.LIKELIHOODS)
+    model.logvar_x           log σ² of the Gaussian p(x|z): a float or a learned (D,) array
     model.latent_dim, model.input_dim, model.dtype
 
 A plain autoencoder has a deterministic code and no density; a conditional VAE's
@@ -15,11 +15,9 @@ encoder needs the label too. Both are refused with :class:`NotAVAEError`.
 """
 from __future__ import annotations
 
-import inspect
-
 from ..errors import ScratchVAEError
 
-_REQUIRED = ("encode", "decoder", "likelihood", "_logvar_x", "latent_dim", "input_dim")
+_REQUIRED = ("encode", "decoder_output", "likelihood", "logvar_x", "latent_dim", "input_dim")
 
 
 class NotAVAEError(ScratchVAEError, TypeError):
@@ -38,13 +36,10 @@ def check_vae(model):
             f"evaluation needs a VAE (encoder q(z|x) = N(μ, σ²), decoder p(x|z)); a "
             f"{model_name(model)!r} model is not one (it lacks {', '.join(missing)}). A plain "
             f"autoencoder has no likelihood to estimate: train a VAE (--model vae or conv-vae)")
-    required = [p for p in inspect.signature(model.encode).parameters.values()
-                if p.default is inspect.Parameter.empty
-                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(required) != 1:
+    if tuple(getattr(model, "inputs", ("x",))) != ("x",):
         raise NotAVAEError(
             f"evaluation needs an unconditional VAE whose encode(x) takes the data alone; "
-            f"{model_name(model)!r}.encode takes {[p.name for p in required]} "
+            f"{model_name(model)!r} trains on {tuple(model.inputs)} "
             f"(a conditional model is not supported)")
     return model
 

@@ -85,7 +85,7 @@ def log_importance_weights(model, x, eps):
         (K, N) float64: log p(x_n|z_kn) + log p(z_kn) − log q(z_kn|x_n), nats.
     """
     check_vae(model)
-    x = model._check_input(x, model.input_dim, model.likelihood)
+    x = model.check_input(x, model.input_dim, model.likelihood)
     xp = get_array_module(x)
     eps = xp.asarray(eps, dtype=np.float64)
     K, N, L = eps.shape
@@ -149,7 +149,7 @@ def importance_sample(model, x, k, *, batch_size=100, sample_chunk=None, rng=Non
         with tqdm(total=N, desc=f"IWAE K={k}", unit="img", disable=not progress,
                   dynamic_ncols=True) as bar:
             for b0 in range(0, N, batch_size):
-                xb = model._check_input(x[b0:b0 + batch_size], model.input_dim, model.likelihood)
+                xb = model.check_input(x[b0:b0 + batch_size], model.input_dim, model.likelihood)
                 mu, logvar = (a.astype(np.float64) for a in encode_checked(model, xb))
                 for g0 in range(0, len(xb), G):
                     g1 = min(g0 + G, len(xb))

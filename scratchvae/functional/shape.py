@@ -6,6 +6,7 @@ p the drop probability.
     upsample_nearest   (N, C, H, W) -> (N, C, s·H, s·W)   y[n, c, i, j] = x[n, c, i // s, j // s]
                        (any number of spatial axes after C: (N, C, L), (N, C, D, H, W) too)
     dropout            y = x ⊙ mask / (1 − p), mask ∈ {0, 1} drawn with P(1) = 1 − p
+    concat (condition) [a, c]  (N, A), (N, K) -> (N, A+K); c is data: only a gets a gradient
 
 Randomness is never drawn inside a forward: the dropout mask is an argument
 (``dropout_mask`` draws one from a caller's generator), so a frozen mask makes
@@ -89,3 +90,15 @@ def dropout_backward(dy, cache):
     """dx = dy ⊙ mask / (1 − p): kept entries pass the gradient, scaled as in the forward."""
     mask, scale = cache
     return dy * mask * scale
+
+
+# ------------------------------------------------------------- a constant condition
+def concat_forward(a, c):
+    """[a, c]: (N, A), (N, K) → (N, A+K). The cache is A, where the gradient is cut."""
+    xp = get_array_module(a)
+    return xp.concatenate([a, xp.asarray(c, dtype=a.dtype)], axis=1), a.shape[1]
+
+
+def concat_backward(dh, cache):
+    """d[a, c] (N, A+K) → da = d[a, c][:, :A] (a view); the condition c is data."""
+    return dh[:, :cache]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .autoencoder import Autoencoder
+from .autoencoder import Autoencoder, AutoencoderBase
 from .base import Model
 from .conv_vae import ConvVAE
 from .cvae import CVAE
@@ -12,9 +12,10 @@ from .geco import GECOVAE
 from .iwae import IWAE, ConvIWAE
 from .lagrangian_vae import LagrangianVAE
 from .sparse_ae import SparseAutoencoder
-from .stacked_ae import StackedAEStage, StackedAutoencoder, greedy_pretrain
+from .stacked_ae import StackedAEStage, StackedAutoencoder
 from .discriminator import Discriminator
 from .vae import VAE
+from .vae_base import VAEBase
 from .vae_gan import VAEGAN
 
 MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
@@ -32,6 +33,7 @@ def build_model(config: dict, dtype=np.float32) -> Model:
     return MODELS[name](**config, dtype=dtype)
 
 
-__all__ = ["Model", "VAE", "ConvVAE", "CVAE", "Autoencoder", "DenoisingAE", "SparseAutoencoder",
-           "StackedAutoencoder", "StackedAEStage", "greedy_pretrain", "LagrangianVAE", "GECOVAE", "VAEGAN",
+__all__ = ["Model", "VAEBase", "AutoencoderBase", "VAE", "ConvVAE", "CVAE", "Autoencoder",
+           "DenoisingAE", "SparseAutoencoder", "StackedAutoencoder", "StackedAEStage",
+           "LagrangianVAE", "GECOVAE", "VAEGAN",
            "Discriminator", "IWAE", "ConvIWAE", "MODELS", "build_model"]

@@ -1,21 +1,101 @@
-"""The deterministic autoencoder with MLP encoder and decoder.
+"""The deterministic autoencoder: the shared pass, and the MLP autoencoder.
 
-    encoder: x (N, D) → MLP → code c (N, L)
-    decoder: c (N, L) → MLP → out (N, D)      (logits for Bernoulli, mean otherwise)
-    loss   = −log p(x | out)   summed over D, averaged over N (nats; for "mse" the
-             plain sum of squared errors)
+Notation: N batch, D data dimensions, L code size.
+
+    encoder: x̃ (N, D) → code c (N, L)
+    decoder: c (N, L) → out (N, D)          (logits for Bernoulli, mean otherwise)
+    loss   = −log p(x | out) [+ β · P(c)]   summed over D, averaged over N (nats; for
+                                             "mse" the plain sum of squared errors)
+
+The encoder's input x̃ is the data x itself, or a corrupted copy for a denoising AE;
+the target is always the clean x. A code penalty P (sparse AE) adds its gradient to
+the code's. Backward, the graph in reverse (:meth:`AutoencoderBase.backward_pass`):
+
+    dout  = ∂recon/∂out                       (the likelihood table of distributions/)
+    dc    = decoder.backward(dout) [+ β ∂P/∂c]
+    encoder.backward(dc)                      (x̃ is data: no input gradient)
+
+:class:`AutoencoderBase` owns the pass for any encoder/decoder pair; the plain,
+denoising, sparse and stacked autoencoders differ only in their networks, their
+input and an optional code penalty.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..nn.init import as_rng
+from ..distributions.likelihoods import get_likelihood
 from .base import Model
 from .blocks import mlp
-from .likelihood import check_likelihood, output_mean, reconstruction_loss
+from ..nn.init import as_rng
 
 
-class Autoencoder(Model):
+class AutoencoderBase(Model):
+    """The pass of a deterministic autoencoder for any encoder/decoder pair.
+
+    Args:
+        config: the subclass's constructor arguments (for ``build_model``).
+        encoder, decoder: (N, D) → (N, L) and (N, L) → (N, D).
+        input_dim: D; latent_dim: L.
+        likelihood: "bernoulli", "gaussian" (unit variance) or "mse".
+    """
+
+    terms = ("loss", "recon")
+
+    def __init__(self, config: dict, encoder, decoder, *, input_dim: int, latent_dim: int,
+                 likelihood="bernoulli"):
+        super().__init__(config)
+        self.input_dim, self.latent_dim = int(input_dim), int(latent_dim)
+        self.lik = get_likelihood(likelihood)
+        self.likelihood = likelihood
+        self.encoder, self.decoder = encoder, decoder
+
+    # ------------------------------------------------------------------ the pass
+    def forward_pass(self, x_in, target):
+        """code (N, L), out (N, D) and recon = −log p(target | out) with its gradient
+        ``{"out": (N, D)}``; the networks keep their caches for :meth:`backward_pass`."""
+        code = self.encoder.forward(x_in)                     # (N, L)
+        out = self.decoder.forward(code)                      # (N, D)
+        recon, drecon = self.lik.nll(out, target)
+        return code, out, recon, drecon
+
+    def backward_pass(self, dout, dcode_extra=None) -> None:
+        """dc = decoder.backward(dout) [+ dcode_extra], then the encoder; ADDS into grads."""
+        dcode = self.decoder.backward(dout)                   # ∂recon/∂c (N, L)
+        if dcode_extra is not None:
+            dcode += dcode_extra                              # + a penalty's ∂/∂c
+        self.encoder.backward(dcode, input_grad=False)        # the input is data
+
+    def loss_and_grads(self, x, compute_grads: bool = True) -> dict:
+        """Forward (and backward) on a batch; returns ``{"loss", "recon", "code"}``.
+
+        Gradients are ADDED into ``grads`` — call ``zero_grad()`` first.
+        """
+        x = self.check_input(x, self.input_dim, self.likelihood)
+        code, _, recon, drecon = self.forward_pass(x, x)
+        if compute_grads:
+            self.backward_pass(drecon["out"])
+        return {"loss": float(recon), "recon": float(recon), "code": code}
+
+    # --------------------------------------------------------------- inference
+    def encode(self, x):
+        """x (N, D) → code (N, L)."""
+        return self.encoder.forward(self.check_input(x, self.input_dim))
+
+    def decode(self, c):
+        """code (N, L) → mean reconstruction (N, D)."""
+        return self.lik.mean(self.decoder.forward(c.astype(self.dtype, copy=False)))
+
+    def reconstruct(self, x):
+        return self.decode(self.encode(x))
+
+    def reconstruction_nll(self, x, reduction: str = "none"):
+        """−log p(x | dec(enc(x))) of each example (N,) (or reduced)."""
+        x = self.check_input(x, self.input_dim)
+        return self.lik.nll(self.decoder.forward(self.encoder.forward(x)), x,
+                            reduction=reduction)[0]
+
+
+class Autoencoder(AutoencoderBase):
     """MLP autoencoder.
 
     Args:
@@ -29,41 +109,16 @@ class Autoencoder(Model):
     """
 
     name = "ae"
-    terms = ("loss", "recon")
 
     def __init__(self, input_dim=784, hidden=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", code_activation="identity", seed=0, dtype=np.float32):
-        super().__init__(dict(input_dim=int(input_dim), hidden=[int(h) for h in hidden],
-                              latent_dim=int(latent_dim), likelihood=likelihood,
-                              activation=activation, code_activation=code_activation,
-                              seed=int(seed)))
-        self.input_dim, self.latent_dim = int(input_dim), int(latent_dim)
-        self.likelihood = check_likelihood(likelihood)
+        config = dict(input_dim=int(input_dim), hidden=[int(h) for h in hidden],
+                      latent_dim=int(latent_dim), likelihood=likelihood,
+                      activation=activation, code_activation=code_activation, seed=int(seed))
+        get_likelihood(likelihood)                            # a clear error before building
         rng = as_rng(seed)
-        self.encoder = mlp([input_dim, *hidden, latent_dim], activation, rng, dtype,
-                           final_activation=code_activation)
-        self.decoder = mlp([latent_dim, *reversed(list(hidden)), input_dim], activation, rng, dtype)
-
-    def encode(self, x):
-        """x (N, D) → code (N, L)."""
-        return self.encoder.forward(self._check_input(x, self.input_dim))
-
-    def decode(self, c):
-        """code (N, L) → mean reconstruction (N, D)."""
-        return output_mean(self.likelihood, self.decoder.forward(c.astype(self.dtype, copy=False)))
-
-    def reconstruct(self, x):
-        return self.decode(self.encode(x))
-
-    def loss_and_grads(self, x, compute_grads: bool = True) -> dict:
-        """Forward (and backward) on a batch; returns ``{"loss", "recon", "code"}``.
-
-        Gradients are ADDED into ``grads`` — call ``zero_grad()`` first.
-        """
-        x = self._check_input(x, self.input_dim, self.likelihood)
-        code = self.encoder.forward(x)                        # (N, L)
-        out = self.decoder.forward(code)                      # (N, D)
-        recon, dout, _ = reconstruction_loss(self.likelihood, out, x)
-        if compute_grads:
-            self.encoder.backward(self.decoder.backward(dout), input_grad=False)   # x is data
-        return {"loss": float(recon), "recon": float(recon), "code": code}
+        encoder = mlp([input_dim, *hidden, latent_dim], activation, rng, dtype,
+                      final_activation=code_activation)
+        decoder = mlp([latent_dim, *reversed(list(hidden)), input_dim], activation, rng, dtype)
+        super().__init__(config, encoder, decoder, input_dim=input_dim, latent_dim=latent_dim,
+                         likelihood=likelihood)

@@ -1,5 +1,42 @@
-"""What every model shares: config for rebuilding, input checks, batched evaluation."""
+"""The model contract: what every model offers, and the optional hooks the Trainer reads.
+
+A model is a :class:`~scratchvae.nn.Module` (it owns ``params``, ``grads`` and
+``buffers``) with one training entry point and a config:
+
+    model.loss_and_grads(*batch, compute_grads=True, **frozen) -> dict
+        one forward pass on a batch — and, unless ``compute_grads=False``, one backward
+        pass that ADDS every parameter's gradient into ``grads`` (call ``zero_grad()``
+        first). ``batch`` holds the arrays named by ``inputs``: ``(x,)`` for most
+        models, ``(x, y)`` for a model told each example's label. ``frozen`` freezes
+        the randomness of a call (``eps=`` for a VAE, ``x_tilde=`` for a denoising AE,
+        ``rng=`` a Generator or seed), so gradient checks and golden runs are exact.
+        The dict holds floats under every name in ``terms`` (batch means, nats),
+        ``"loss"`` first — the number the optimizer descends — and may add arrays
+        (``"mu"``, ``"code"``…) for the caller to inspect.
+    model.config
+        a JSON-able dict from which :func:`scratchvae.models.build_model` rebuilds the
+        architecture (checkpoints store it).
+
+Optional hooks, declared here with their defaults (a model overrides what it has):
+
+    after_step()          called by the Trainer after every optimizer step
+                          (projecting a multiplier onto α ≥ 0, GECO's λ update).
+    parameter_groups()    {group name: [(name, param, grad), ...]}; the Trainer builds
+                          one optimizer per group (a VAE-GAN's encoder, decoder and
+                          discriminator). Default: one group, ``"model"``.
+    kl_weight             the weight β of the KL term, settable; ``None`` for a model
+                          without one. The Trainer's KL warm-up ramps it, and refuses
+                          a model whose ``kl_weight`` is None.
+    rng                   the model's own Generator for the noise it draws during
+                          training (ε, corruption), saved in checkpoints; None if the
+                          model draws nothing. Evaluation passes ``rng=`` instead.
+
+Nothing here imports the training loop, the optimizers, the data loaders or the CLI:
+models are pure functions of their parameters and a batch.
+"""
 from __future__ import annotations
+
+import numpy as np
 
 from ..backend import get_array_module
 from ..errors import ShapeError, check_float_array
@@ -8,28 +45,40 @@ from ..distributions.likelihoods import check_target_range
 
 
 class Model(Module):
-    """A trainable model: ``loss_and_grads(x) -> {"loss": …, …}`` plus a ``config``.
-
-    ``config`` is a JSON-able dict from which :func:`scratchvae.models.build_model`
-    rebuilds the same architecture (checkpoints store it).
-    """
+    """A trainable model: ``loss_and_grads(*batch)`` plus a ``config`` (module docstring)."""
 
     name = "model"
-    #: the float terms ``loss_and_grads`` reports, in display order
+    #: the float terms ``loss_and_grads`` reports, in display order ("loss" first)
     terms: tuple[str, ...] = ("loss",)
+    #: the arrays of one batch, in the order ``loss_and_grads`` takes them
+    inputs: tuple[str, ...] = ("x",)
+    #: the model's own noise generator (module docstring); None if it draws nothing
+    rng = None
 
     def __init__(self, config: dict):
         super().__init__()
         self.config = {"model": self.name, **config}
 
-    def _xp(self):
-        """The array module (NumPy or CuPy) that holds this model's parameters."""
-        for _, p, _ in self.named_parameters():
-            return get_array_module(p)
-        return get_array_module()
+    # ------------------------------------------------------------- the contract
+    def loss_and_grads(self, *batch, compute_grads: bool = True, **frozen) -> dict:
+        raise NotImplementedError(f"{type(self).__name__}.loss_and_grads")
 
-    def _check_input(self, x, input_dim: int, likelihood: str | None = None):
-        """Validate a batch (N, input_dim) and cast it to the model's dtype."""
+    def after_step(self) -> None:
+        """Called by the Trainer after every optimizer step. Default: nothing."""
+
+    def parameter_groups(self) -> dict[str, list]:
+        """``{group: [(name, param, grad), ...]}``, one optimizer each. Default: one group."""
+        return {"model": self.parameters()}
+
+    @property
+    def kl_weight(self) -> float | None:
+        """The KL weight β the Trainer's warm-up ramps; None: the model has none."""
+        return None
+
+    # ------------------------------------------------------------- shared helpers
+    def check_input(self, x, input_dim: int, likelihood: str | None = None):
+        """Validate a batch (N, input_dim), its targets' range for ``likelihood``, and
+        cast it to the model's dtype."""
         check_float_array(x, "x", ndim=2)
         if x.shape[1] != input_dim:
             raise ShapeError(f"{type(self).__name__} expects inputs of shape (N, {input_dim}), got "
@@ -38,19 +87,24 @@ class Model(Module):
             check_target_range(x, likelihood)   # x was checked float and finite above
         return x.astype(self.dtype, copy=False)
 
-    def evaluate(self, x, batch_size: int = 1000, **loss_kwargs) -> dict[str, float]:
-        """Average each of ``terms`` over ``x`` (N, D), in batches, without touching grads."""
-        check_float_array(x, "x", ndim=2)
-        totals = dict.fromkeys(self.terms, 0.0)
-        for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size]
-            out = self.loss_and_grads(xb, compute_grads=False, **loss_kwargs)
-            for k in self.terms:
-                totals[k] += float(out[k]) * len(xb)
-        return {k: v / len(x) for k, v in totals.items()}
+    def xp(self):
+        """The array module (NumPy or CuPy) that holds this model's parameters."""
+        for _, p, _ in self.named_parameters():
+            return get_array_module(p)
+        return get_array_module()
 
-    def loss_and_grads(self, x, compute_grads: bool = True, **kwargs) -> dict:
-        raise NotImplementedError
+    def evaluate(self, *data, batch_size: int = 1000, **frozen) -> dict[str, float]:
+        """Average each of ``terms`` over the data (arrays sharing the N axis, as
+        ``inputs``), in batches, without touching ``grads``."""
+        check_float_array(data[0], "x", ndim=2)
+        n = len(data[0])
+        totals = dict.fromkeys(self.terms, 0.0)
+        for start in range(0, n, batch_size):
+            batch = tuple(a[start:start + batch_size] for a in data)
+            out = self.loss_and_grads(*batch, compute_grads=False, **frozen)
+            for k in self.terms:
+                totals[k] += float(out[k]) * len(batch[0])
+        return {k: v / n for k, v in totals.items()}
 
 
 def split_halves(h, latent_dim: int):

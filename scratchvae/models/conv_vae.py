@@ -12,8 +12,8 @@ halves (conv) or doubles (transposed conv) the spatial size: 28 → 14 → 7 →
              → flatten (N, C·H·W)
 
 Inputs and outputs stay flat (N, D), D = C·H·W, so the likelihoods, the trainer and
-the evaluation code are exactly those of the MLP :class:`VAE`, whose
-``loss_and_grads`` this class inherits.
+the evaluation code are exactly those of the MLP :class:`VAE`: everything but the two
+networks is :class:`~scratchvae.models.vae_base.VAEBase`'s.
 """
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from ..nn import Linear, ReLU, Sequential
 from ..nn.conv import Conv2d, ConvTranspose2d
 from ..nn.init import as_rng
 from ..nn.shape import Flatten, Unflatten
-from .vae import VAE
+from .vae_base import VAEBase
 
 
-class ConvVAE(VAE):
+class ConvVAE(VAEBase):
     """Convolutional VAE (2 conv + 2 transposed conv, kernel 4, stride 2).
 
     Args:
@@ -47,27 +47,27 @@ class ConvVAE(VAE):
             raise ShapeError(f"ConvVAE needs H and W divisible by 4 (two stride-2 layers), "
                              f"got image_shape {(C, H, W)}")
         c1, c2 = (int(c) for c in channels)
-        D = C * H * W
-        super(VAE, self).__init__(dict(image_shape=[C, H, W], channels=[c1, c2],
-                                       latent_dim=int(latent_dim), likelihood=likelihood,
-                                       learn_variance=bool(learn_variance),
-                                       logvar_x=float(logvar_x), beta=float(beta), seed=int(seed)))
-        self._setup_latent(D, latent_dim, likelihood, learn_variance, logvar_x, beta, seed, dtype)
-        self.image_shape = (C, H, W)
+        config = dict(image_shape=[C, H, W], channels=[c1, c2], latent_dim=int(latent_dim),
+                      likelihood=likelihood, learn_variance=bool(learn_variance),
+                      logvar_x=float(logvar_x), beta=float(beta), seed=int(seed))
         rng = as_rng(seed)
         inner = (c2, H // 4, W // 4)
         conv = dict(kernel_size=4, stride=2, padding=1, rng=rng, dtype=dtype)
-        self.encoder = Sequential(
+        encoder = Sequential(
             Unflatten((C, H, W)),
             Conv2d(C, c1, **conv), ReLU(),
             Conv2d(c1, c2, **conv), ReLU(),
             Flatten(),
             Linear(int(np.prod(inner)), 2 * int(latent_dim), rng=rng, dtype=dtype),
         )
-        self.decoder = Sequential(
+        decoder = Sequential(
             Linear(int(latent_dim), int(np.prod(inner)), rng=rng, dtype=dtype), ReLU(),
             Unflatten(inner),
             ConvTranspose2d(c2, c1, **conv), ReLU(),
             ConvTranspose2d(c1, C, **conv),
             Flatten(),
         )
+        super().__init__(config, encoder, decoder, input_dim=C * H * W, latent_dim=latent_dim,
+                         likelihood=likelihood, learn_variance=learn_variance,
+                         logvar_x=logvar_x, beta=beta, seed=seed, dtype=dtype)
+        self.image_shape = (C, H, W)

@@ -30,7 +30,6 @@ from ..data.corruption import check_corruption, check_noise_level, corrupt
 from ..errors import check_same_shape
 from ..nn.init import as_rng
 from .autoencoder import Autoencoder
-from .likelihood import reconstruction_loss
 
 
 class DenoisingAE(Autoencoder):
@@ -81,15 +80,13 @@ class DenoisingAE(Autoencoder):
             ``{"loss", "recon"}`` as floats (batch means, nats), ``"code"`` (N, L) and the
             ``"x_tilde"`` that was used. Gradients are ADDED into ``grads``.
         """
-        x = self._check_input(x, self.input_dim, self.likelihood)            # (N, D) target
+        x = self.check_input(x, self.input_dim, self.likelihood)             # (N, D) target
         if x_tilde is None:
             x_tilde = self.corrupt(x, rng)
         else:
-            x_tilde = self._check_input(x_tilde, self.input_dim)              # any real values
+            x_tilde = self.check_input(x_tilde, self.input_dim)               # any real values
             check_same_shape(x_tilde, x, "x_tilde", "x")
-        code = self.encoder.forward(x_tilde)                                  # (N, L)
-        out = self.decoder.forward(code)                                      # (N, D)
-        recon, dout, _ = reconstruction_loss(self.likelihood, out, x)         # against clean x
+        code, _, recon, drecon = self.forward_pass(x_tilde, x)               # against clean x
         if compute_grads:
-            self.encoder.backward(self.decoder.backward(dout))
+            self.backward_pass(drecon["out"])
         return {"loss": float(recon), "recon": float(recon), "code": code, "x_tilde": x_tilde}

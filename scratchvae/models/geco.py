@@ -41,7 +41,6 @@ import math
 
 import numpy as np
 
-from .lagrangian_vae import weighted_vae_pass
 from .vae import VAE
 
 
@@ -74,7 +73,7 @@ class GECOVAE(VAE):
                              f"got {ma_decay}")
         super().__init__(input_dim, hidden, latent_dim, likelihood, learn_variance, logvar_x,
                          1.0, activation, seed, dtype)
-        self.config.pop("beta")
+        self.config.pop("beta")                  # λ weighs the reconstruction; there is no β
         self.config.update(kappa=float(kappa), nu=float(nu), ma_decay=float(ma_decay),
                            lambda_init=float(lambda_init))
         self.kappa, self.nu, self.ma_decay = float(kappa), float(nu), float(ma_decay)
@@ -82,6 +81,8 @@ class GECOVAE(VAE):
         self.buffers["c_ma"] = np.zeros(1, dtype=dtype)
         self.buffers["updates"] = np.zeros(1, dtype=dtype)
         self._pending = None          # C of the last training batch, consumed by after_step
+
+    kl_weight = None                             # the objective's weight is λ, on the recon
 
     @property
     def lam(self) -> float:
@@ -97,9 +98,10 @@ class GECOVAE(VAE):
         Returns ``{"loss", "recon", "kl", "constraint", "lambda"}`` as floats plus
         ``"mu"``, ``"logvar"``.
         """
-        x = self._check_input(x, self.input_dim, self.likelihood)
+        x = self.check_input(x, self.input_dim, self.likelihood)
         lam = self.lam
-        res = weighted_vae_pass(self, x, lam, 1.0, eps, rng, compute_grads)
+        res = self.weighted_pass(x, None, lam, 1.0, eps, rng, compute_grads)
+        res.update(recon=float(res["recon"]), kl=float(res["kl"]))
         constraint = res["recon"] - self.kappa                        # C = recon − κ
         res.update(loss=res["kl"] + lam * constraint, constraint=constraint)
         res["lambda"] = lam

@@ -62,10 +62,8 @@ import numpy as np
 from ..backend import get_array_module
 from ..distributions import kl_standard_normal, standard_normal
 from ..errors import ShapeError, check_float_array
-from ..nn.init import as_rng
-from .base import join_halves, split_halves
+from .base import join_halves
 from .conv_vae import ConvVAE
-from .likelihood import reconstruction_loss
 from .vae import VAE
 
 
@@ -104,14 +102,15 @@ def check_k(k) -> int:
 class IWAEObjective:
     """Mixin: replaces a VAE's ``loss_and_grads`` with the k-sample IWAE bound.
 
-    Put it before the VAE class (``class IWAE(IWAEObjective, VAE)``); the host
-    provides ``encoder``/``decoder``, ``latent_dim``, ``likelihood``, ``rng`` and
-    ``_logvar_x`` (everything :meth:`VAE._setup_latent` sets up). Call
+    Put it before the VAE class (``class IWAE(IWAEObjective, VAE)``); the host is a
+    :class:`~scratchvae.models.vae_base.VAEBase`, whose encoder half
+    (:meth:`~VAEBase.posterior`), decoder, likelihood and ε generator it uses. Call
     :meth:`_setup_k` in the constructor: it stores k in ``config`` and drops β,
     which the IWAE bound does not have.
     """
 
     terms = ("loss", "recon", "kl")
+    kl_weight = None                       # the bound has no KL term to weigh
 
     def _setup_k(self, k):
         self.k = check_k(k)
@@ -122,8 +121,7 @@ class IWAEObjective:
         """ε (k, N, L): the frozen ``eps`` checked, or drawn from ``rng`` / the model's own."""
         shape = (k, n, self.latent_dim)
         if eps is None:
-            rng = as_rng(rng) if rng is not None else self.rng
-            return standard_normal(shape, rng, like.dtype, get_array_module(like))
+            return standard_normal(shape, self._rng(rng), like.dtype, get_array_module(like))
         check_float_array(eps, "eps")
         if tuple(eps.shape) != shape:
             raise ShapeError(f"eps must have shape (k, N, L) = {shape} for {k} importance "
@@ -149,10 +147,10 @@ class IWAEObjective:
             Gradients are ADDED into ``grads`` — call ``zero_grad()`` first.
         """
         k = self.k if k is None else check_k(k)
-        x = self._check_input(x, self.input_dim, self.likelihood)   # (N, D)
+        x = self.check_input(x, self.input_dim, self.likelihood)    # (N, D)
         N, D, L = x.shape[0], self.input_dim, self.latent_dim
         xp = get_array_module(x)
-        mu, logvar = split_halves(self.encoder.forward(x), L)        # (N, L) each
+        mu, logvar = self.posterior(x)                                # (N, L) each
         eps = self._draw_eps(k, N, eps, rng, mu)                      # (k, N, L)
         std = xp.exp(0.5 * logvar)                                    # (N, L)
         z = mu + std * eps                                            # (k, N, L)
@@ -160,12 +158,12 @@ class IWAEObjective:
 
         # log p(x|z) per sample: the likelihood's rows, x repeated for each i
         x_rep = xp.broadcast_to(x, (k, N, D)).reshape(k * N, D)      # (kN, D)
-        logvar_x = self._logvar_x()
+        logvar_x = self.logvar_x
         if not isinstance(logvar_x, float):                           # learned (D,): per-row grads
             logvar_x = xp.broadcast_to(logvar_x, (k * N, D))
-        nll, dnll, dnll_logvar_x = reconstruction_loss(self.likelihood, out, x_rep, logvar_x,
-                                                       reduction="none")
-        # nll (kN,) = −log p(x|z); dnll (kN, D) = ∂nll_row/∂out_row; dnll_logvar_x (kN, D) or None
+        nll, dnll = self.lik.nll(out, x_rep, logvar_x, reduction="none")
+        # nll (kN,) = −log p(x|z); dnll["out"] (kN, D) = ∂nll_row/∂out_row;
+        # dnll["logvar"] (kN, D) for a learned variance
 
         # log p(z) − log q(z|x) = −½ Σ_j (z² − logvar − ε²)   (log 2π cancels)
         log_pz_qz = -0.5 * (z * z - logvar - eps * eps).sum(axis=2)   # (k, N)
@@ -181,9 +179,9 @@ class IWAEObjective:
 
         c = weights / N                                               # (k, N) = −∂loss/∂log w
         c_rows = c.reshape(k * N, 1)                                  # row i·N + b of the decoder
-        if dnll_logvar_x is not None:
-            self.grads["logvar_x"] += (c_rows * dnll_logvar_x).sum(axis=0)   # (D,)
-        dz = self.decoder.backward(c_rows * dnll).reshape(k, N, L)    # log p(x|z) through out
+        if "logvar" in dnll:
+            self.grads["logvar_x"] += (c_rows * dnll["logvar"]).sum(axis=0)   # (D,)
+        dz = self.decoder.backward(c_rows * dnll["out"]).reshape(k, N, L)   # log p(x|z) via out
         dz += c[:, :, None] * z                                       # log p(z): ∂(−log p)/∂z = z
         dmu = dz.sum(axis=0)                                          # z = μ + σε: ∂z/∂μ = 1
         dlogvar = (dz * eps).sum(axis=0) * (0.5 * std)                # ∂z/∂logvar = ε σ / 2

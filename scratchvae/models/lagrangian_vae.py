@@ -48,48 +48,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..distributions import kl_standard_normal, reparameterize_backward, reparameterize_forward
-from ..nn.init import as_rng
-from .base import join_halves, split_halves
-from .likelihood import reconstruction_loss
 from .vae import VAE
 
 ALPHA_RULES = ("project", "flip")
-
-
-def weighted_vae_pass(model: VAE, x, w_recon: float, w_kl: float, eps=None, rng=None,
-                      compute_grads: bool = True) -> dict:
-    """Forward (and backward) of ``w_recon · recon + w_kl · KL`` through a VAE's networks.
-
-    The weights are constants here (a multiplier's own gradient, if any, is the
-    caller's business). Gradients are ADDED into the model's ``grads``.
-
-    Args:
-        model: a :class:`VAE` (its encoder, decoder, likelihood and ε generator are used).
-        x: (N, D) batch, already validated and cast by the caller.
-        w_recon, w_kl: the weights of the two terms.
-        eps: (N, L) frozen ε, else drawn from ``rng`` or the model's generator.
-    Returns:
-        ``{"recon", "kl"}`` as floats (batch means, nats) and ``"mu"``, ``"logvar"`` (N, L).
-    """
-    h = model.encoder.forward(x)                                      # (N, 2L)
-    mu, logvar = split_halves(h, model.latent_dim)                    # (N, L) each
-    z, rep_cache = reparameterize_forward(
-        mu, logvar, eps, as_rng(rng) if rng is not None else model.rng)
-    out = model.decoder.forward(z)                                    # (N, D)
-    recon, dout, dlogvar_x = reconstruction_loss(model.likelihood, out, x, model._logvar_x())
-    kl, dmu_kl, dlogvar_kl = kl_standard_normal(mu, logvar)
-    result = {"recon": float(recon), "kl": float(kl), "mu": mu, "logvar": logvar}
-    if not compute_grads:
-        return result
-    if dlogvar_x is not None:
-        model.grads["logvar_x"] += w_recon * dlogvar_x                # ∂(w·recon)/∂logvar_x
-    dz = model.decoder.backward(w_recon * dout)                       # (N, L), w · ∂recon/∂z
-    dmu, dlogvar = reparameterize_backward(dz, rep_cache)             # through z = μ + σε
-    dmu += w_kl * dmu_kl                                              # plus w_kl · ∂KL/∂μ
-    dlogvar += w_kl * dlogvar_kl                                      # plus w_kl · ∂KL/∂logvar
-    model.encoder.backward(join_halves(dmu, dlogvar), input_grad=False)   # x is data
-    return result
 
 
 class LagrangianVAE(VAE):
@@ -120,7 +81,7 @@ class LagrangianVAE(VAE):
             raise ValueError(f"unknown alpha_rule {alpha_rule!r}; choose one of {list(ALPHA_RULES)}")
         super().__init__(input_dim, hidden, latent_dim, likelihood, learn_variance, logvar_x,
                          1.0, activation, seed, dtype)
-        self.config.pop("beta")
+        self.config.pop("beta")                  # α weighs the KL; there is no β
         self.config.update(delta=float(delta), alpha_init=float(alpha_init), alpha_rule=alpha_rule)
         self.delta, self.alpha_rule = float(delta), alpha_rule
         self.add_param("alpha", np.full(1, alpha_init, dtype=dtype))
@@ -129,17 +90,20 @@ class LagrangianVAE(VAE):
     def alpha(self) -> float:
         return float(self.params["alpha"][0])
 
+    kl_weight = None                             # the KL weight is the learned α
+
     def loss_and_grads(self, x, eps=None, rng=None, compute_grads: bool = True) -> dict:
         """J = (1 + α)·recon + α·(KL − δ) on a batch, and its gradients (α's included).
 
         Args and the ADD-into-``grads`` contract as :meth:`VAE.loss_and_grads`.
         Returns ``{"loss", "recon", "kl", "alpha"}`` as floats plus ``"mu"``, ``"logvar"``.
         """
-        x = self._check_input(x, self.input_dim, self.likelihood)
+        x = self.check_input(x, self.input_dim, self.likelihood)
         alpha = self.alpha
-        res = weighted_vae_pass(self, x, 1.0 + alpha, alpha, eps, rng, compute_grads)
-        recon, kl = res["recon"], res["kl"]
-        res.update(loss=(1.0 + alpha) * recon + alpha * (kl - self.delta), alpha=alpha)
+        res = self.weighted_pass(x, None, 1.0 + alpha, alpha, eps, rng, compute_grads)
+        recon, kl = float(res["recon"]), float(res["kl"])
+        res.update(loss=(1.0 + alpha) * recon + alpha * (kl - self.delta), recon=recon, kl=kl,
+                   alpha=alpha)
         if compute_grads:
             dalpha = recon + kl - self.delta                          # ∂J/∂α
             if self.alpha_rule == "flip" and alpha < 0:
@@ -151,4 +115,4 @@ class LagrangianVAE(VAE):
         """Projection α ← max(α, 0) (rule "project"; "flip" leaves α to its gradient)."""
         if self.alpha_rule == "project":
             a = self.params["alpha"]
-            a[...] = self._xp().maximum(a, 0)
+            a[...] = self.xp().maximum(a, 0)

@@ -32,7 +32,6 @@ from ..functional.sparsity import (
     PENALTIES, check_rho, sparsity_backward, sparsity_forward,
 )
 from .autoencoder import Autoencoder
-from .likelihood import reconstruction_loss
 
 
 class SparseAutoencoder(Autoencoder):
@@ -83,17 +82,14 @@ class SparseAutoencoder(Autoencoder):
         ``code`` is h (N, L) and ``rho_hat`` the batch-mean activation (L,).
         Gradients are ADDED into ``grads`` — call ``zero_grad()`` first.
         """
-        x = self._check_input(x, self.input_dim, self.likelihood)
-        code = self.encoder.forward(x)                                     # h (N, L)
-        out = self.decoder.forward(code)                                   # (N, D)
-        recon, dout, _ = reconstruction_loss(self.likelihood, out, x)
+        x = self.check_input(x, self.input_dim, self.likelihood)
+        code, _, recon, drecon = self.forward_pass(x, x)                   # h (N, L)
         penalty, p_cache = sparsity_forward(self.penalty, code, self.rho)
         result = {"loss": float(recon + self.beta * penalty), "recon": float(recon),
                   "sparsity": penalty, "code": code, "rho_hat": code.mean(axis=0)}
-        if compute_grads:
-            dcode = self.decoder.backward(dout)                            # ∂recon/∂h (N, L)
-            dcode += sparsity_backward(self.penalty, self.beta, p_cache)   # + β ∂P/∂h
-            self.encoder.backward(dcode)
+        if compute_grads:                  # dh = ∂recon/∂h + β ∂P/∂h, then the encoder
+            self.backward_pass(drecon["out"], sparsity_backward(self.penalty, self.beta,
+                                                                p_cache))
         return result
 
     # -------------------------------------------------------------- diagnostics

@@ -16,7 +16,8 @@ Stage k (k = 0 … K−1) is a shallow autoencoder on h_k:
 
 Greedy layer-wise pretraining trains stage 0 on x, then stage 1 on the codes
 h_1 = enc_0(x) with enc_0 frozen, and so on (``model.stage(k)`` is stage k as a
-model of its own, sharing the stacked model's arrays). Fine-tuning then trains
+model of its own, sharing the stacked model's arrays; the loop over stages is
+:func:`scratchvae.train.greedy_pretrain`). Fine-tuning then trains
 the whole stack end to end:
 
     x → enc_0 → … → enc_{K−1} → c = h_K → dec_{K−1} → … → dec_0 → out
@@ -30,15 +31,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..distributions import squared_error
+from ..distributions.likelihoods import get_likelihood
 from ..nn import Linear, Sequential, make_activation
 from ..nn.init import as_rng
-from ..train.trainer import Trainer
-from .base import Model
-from .likelihood import check_likelihood, output_mean, reconstruction_loss
+from .autoencoder import AutoencoderBase
 
 
-class StackedAutoencoder(Model):
+class StackedAutoencoder(AutoencoderBase):
     """A deep MLP autoencoder built from K shallow stages.
 
     Args:
@@ -63,16 +62,11 @@ class StackedAutoencoder(Model):
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes must list the data dimension and at least one code size, "
                              f"all positive, e.g. [784, 256, 64]; got {sizes}")
-        super().__init__(dict(sizes=sizes, likelihood=likelihood, activation=activation,
-                              seed=int(seed)))
-        self.sizes = sizes
-        self.input_dim, self.latent_dim = sizes[0], sizes[-1]
-        self.n_stages = len(sizes) - 1
-        self.likelihood = check_likelihood(likelihood)
-        self.activation = activation
+        get_likelihood(likelihood)                            # a clear error before building
+        n_stages = len(sizes) - 1
         rng = as_rng(seed)
         encoders, decoders = [], []
-        for k in range(self.n_stages):
+        for k in range(n_stages):
             s_in, s_out = sizes[k], sizes[k + 1]
             encoders.append(Sequential(Linear(s_in, s_out, rng=rng, dtype=dtype),
                                        make_activation(activation, s_out, dtype=dtype)))
@@ -80,8 +74,11 @@ class StackedAutoencoder(Model):
             if k > 0:                             # reconstruct a code in the code's own range
                 dec.append(make_activation(activation, s_in, dtype=dtype))
             decoders.append(Sequential(*dec))
-        self.encoder = Sequential(*encoders)
-        self.decoder = Sequential(*reversed(decoders))
+        super().__init__(dict(sizes=sizes, likelihood=likelihood, activation=activation,
+                              seed=int(seed)),
+                         Sequential(*encoders), Sequential(*reversed(decoders)),
+                         input_dim=sizes[0], latent_dim=sizes[-1], likelihood=likelihood)
+        self.sizes, self.n_stages, self.activation = sizes, n_stages, activation
 
     # ------------------------------------------------------------------ pieces
     def stage_encoder(self, k: int) -> Sequential:
@@ -106,7 +103,7 @@ class StackedAutoencoder(Model):
         depth = self.n_stages if depth is None else int(depth)
         if not 0 <= depth <= self.n_stages:
             raise IndexError(f"depth must lie in 0 … {self.n_stages}, got {depth}")
-        h = self._check_input(x, self.input_dim)
+        h = self.check_input(x, self.input_dim)
         for k in range(depth):
             h = self.encoder[k].forward(h)
         return h
@@ -116,30 +113,11 @@ class StackedAutoencoder(Model):
         return np.concatenate([self.encode(x[i:i + batch_size], depth)
                                for i in range(0, len(x), batch_size)])
 
-    def decode(self, c):
-        """top code (N, s_K) → the mean of p(x | out), (N, D)."""
-        return output_mean(self.likelihood, self.decoder.forward(c.astype(self.dtype, copy=False)))
-
-    def reconstruct(self, x):
-        return self.decode(self.encode(x))
-
-    # ----------------------------------------------------------------- training
-    def loss_and_grads(self, x, compute_grads: bool = True) -> dict:
-        """The fine-tuning loss of the whole stack on a batch x (N, D).
-
-        Returns ``{"loss", "recon", "code"}`` (nats, batch mean; ``code`` (N, s_K)).
-        Gradients are ADDED into ``grads`` — call ``zero_grad()`` first.
-        """
-        x = self._check_input(x, self.input_dim, self.likelihood)
-        code = self.encoder.forward(x)                                   # (N, s_K)
-        out = self.decoder.forward(code)                                 # (N, D)
-        recon, dout, _ = reconstruction_loss(self.likelihood, out, x)
-        if compute_grads:
-            self.encoder.backward(self.decoder.backward(dout))
-        return {"loss": float(recon), "recon": float(recon), "code": code}
+    # decode, reconstruct and the fine-tuning loss_and_grads (x → … → c → … → out) are
+    # AutoencoderBase's: the stack is one deep autoencoder.
 
 
-class StackedAEStage(Model):
+class StackedAEStage(AutoencoderBase):
     """Stage k of a :class:`StackedAutoencoder` as a shallow autoencoder on h_k.
 
     Its parameters ARE the stacked model's arrays for stage k (same objects), so
@@ -155,52 +133,27 @@ class StackedAEStage(Model):
 
     def __init__(self, stack: StackedAutoencoder, k: int):
         k = stack._check_stage(k)
-        super().__init__(dict(stack.config, stage=k))
+        super().__init__(dict(stack.config, stage=k), stack.stage_encoder(k),
+                         stack.stage_decoder(k), input_dim=stack.sizes[k],
+                         latent_dim=stack.sizes[k + 1],
+                         likelihood=stack.likelihood if k == 0 else "mse")
         self.k = k
-        self.input_dim, self.latent_dim = stack.sizes[k], stack.sizes[k + 1]
-        self.likelihood = stack.likelihood if k == 0 else "mse"
-        self.encoder = stack.stage_encoder(k)
-        self.decoder = stack.stage_decoder(k)
 
     def encode(self, h):
         """h_k (N, s_k) → h_{k+1} (N, s_{k+1})."""
-        return self.encoder.forward(self._check_input(h, self.input_dim))
+        return self.encoder.forward(self.check_input(h, self.input_dim))
 
     def loss_and_grads(self, h, compute_grads: bool = True) -> dict:
         """Forward (and backward) of the stage-k autoencoder on h_k (N, s_k).
 
         Returns ``{"loss", "recon", "code"}``: the stage's reconstruction loss
-        (module docstring; batch mean) and h_{k+1}.
+        (module docstring; batch mean) and h_{k+1}. Codes (k > 0) are not range-checked.
         """
-        h = self._check_input(h, self.input_dim, self.likelihood if self.k == 0 else None)
-        code = self.encoder.forward(h)                                   # h_{k+1}
-        out = self.decoder.forward(code)                                 # ĥ_k
-        if self.k == 0:
-            recon, dout, _ = reconstruction_loss(self.likelihood, out, h)
-        else:
-            recon, dout = squared_error(out, h)                          # Σ_j (ĥ − h)², batch mean
+        h = self.check_input(h, self.input_dim, self.likelihood if self.k == 0 else None)
+        code, _, recon, drecon = self.forward_pass(h, h)                 # h_{k+1}, ĥ_k
         if compute_grads:
-            self.encoder.backward(self.decoder.backward(dout))
+            self.backward_pass(drecon["out"])
         return {"loss": float(recon), "recon": float(recon), "code": code}
 
 
-def greedy_pretrain(stack: StackedAutoencoder, x, config=None, val_x=None) -> list[list[dict]]:
-    """Greedy layer-wise pretraining: train stage 0 on x, stage 1 on enc_0(x), ….
-
-    Each stage is trained by :class:`scratchvae.train.Trainer` with ``config`` (a
-    ``TrainConfig``); the stages below it are frozen, so its input codes are computed
-    once, before it trains. Returns one training history per stage.
-
-    Args:
-        stack: the model; trained in place.
-        x: (N, D) training data; val_x: optional (M, D) validation data.
-    """
-    histories = []
-    for k in range(stack.n_stages):
-        h = stack.encode_batched(x, depth=k)                            # h_k (N, s_k)
-        h_val = stack.encode_batched(val_x, depth=k) if val_x is not None else None
-        histories.append(Trainer(stack.stage(k), h, h_val, config).fit())
-    return histories
-
-
-__all__ = ["StackedAutoencoder", "StackedAEStage", "greedy_pretrain"]
+__all__ = ["StackedAutoencoder", "StackedAEStage"]

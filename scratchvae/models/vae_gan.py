@@ -43,33 +43,28 @@ Passes 2 and 3 re-run the forward of the fixed networks, because a layer keeps o
 cache per forward. Everything random is injectable: ``eps`` (N, L) and ``z_prior``
 (M, L), else drawn from ``rng`` or the model's own generator.
 
-Training: :func:`make_optimizers` (one Adam per group) and :func:`train_step`, or
-:func:`fit_vae_gan` for whole epochs.
+Training: the Trainer builds one optimizer per group of :meth:`VAEGAN.parameter_groups`
+(``TrainConfig(betas=(0.5, 0.999), group_lr={"discriminator": ...})``), and all three
+step after the one forward and three backward passes of a batch (simultaneous updates,
+as in the paper's Algorithm 1).
 """
 from __future__ import annotations
 
-import math
-import time
 from contextlib import contextmanager
 
 import numpy as np
 
-from ..data.loader import BatchIterator
-from ..distributions import (
-    gaussian_nll, kl_standard_normal, reparameterize_backward, reparameterize_forward,
-    standard_normal,
-)
-from ..errors import NonFiniteError, ShapeError, check_float_array
+from ..distributions import gaussian_nll, kl_standard_normal, reparameterize_forward, \
+    standard_normal
+from ..errors import ShapeError, check_float_array
 from ..functional.activations import sigmoid_backward, sigmoid_forward
 from ..functional.gan_losses import (
     GENERATOR_LOSSES, discriminator_accuracy, discriminator_loss, generator_loss,
 )
 from ..nn.init import as_rng
-from ..optim import Adam
-from .base import join_halves, split_halves
-from .blocks import mlp
 from .discriminator import Discriminator
-from .vae import VAE
+from .vae import mlp_pair
+from .vae_base import VAEBase
 
 GROUPS = ("encoder", "decoder", "discriminator")
 
@@ -86,7 +81,7 @@ def _params_fixed(*modules):
             g[...] = value
 
 
-class VAEGAN(VAE):
+class VAEGAN(VAEBase):
     """MLP VAE-GAN. ``encode``, ``decode``, ``reconstruct``, ``sample`` are the VAE's
     (Bernoulli-mean images σ(decoder logits)); ``loss_and_grads`` is the VAE-GAN's.
 
@@ -118,22 +113,23 @@ class VAEGAN(VAE):
                              f"choose one of {GENERATOR_LOSSES}")
         if not gamma > 0:
             raise ValueError(f"gamma must be positive, got {gamma}")
-        super(VAE, self).__init__(dict(
+        config = dict(
             input_dim=int(input_dim), hidden=[int(h) for h in hidden], latent_dim=int(latent_dim),
             dis_hidden=[int(h) for h in dis_hidden], feature_layer=int(feature_layer),
             gamma=float(gamma), feature_logvar=float(feature_logvar),
             generator_loss=generator_loss, activation=activation, dis_activation=dis_activation,
-            seed=int(seed)))
+            seed=int(seed))
+        init_rng = as_rng(seed)           # encoder, decoder, then discriminator weights
+        encoder, decoder = mlp_pair(input_dim, hidden, latent_dim, activation, init_rng, dtype)
         # Bernoulli: the decoder emits logits and the image is σ(logits) ∈ (0, 1), like the data
-        self._setup_latent(input_dim, latent_dim, "bernoulli", False, 0.0, 1.0, seed, dtype)
+        super().__init__(config, encoder, decoder, input_dim=input_dim, latent_dim=latent_dim,
+                         likelihood="bernoulli", seed=seed, dtype=dtype)
         self.gamma, self.generator_loss = float(gamma), generator_loss
         self.feature_logvar = float(feature_logvar)
-        init_rng = as_rng(seed)
-        self.encoder = mlp([input_dim, *hidden, 2 * latent_dim], activation, init_rng, dtype)
-        self.decoder = mlp([latent_dim, *reversed(list(hidden)), input_dim], activation,
-                           init_rng, dtype)
         self.discriminator = Discriminator(input_dim, dis_hidden, feature_layer, dis_activation,
                                            seed=init_rng, dtype=dtype)
+
+    kl_weight = None                    # the encoder's objective is KL + L_llike, unweighted
 
     def parameter_groups(self) -> dict[str, list]:
         """``{"encoder"|"decoder"|"discriminator": [(name, param, grad), ...]}`` — one
@@ -142,8 +138,7 @@ class VAEGAN(VAE):
 
     def draw_prior(self, n: int, rng=None):
         """z_p ~ N(0, I), (n, L): the GAN's noise, from ``rng`` or the model's generator."""
-        rng = as_rng(rng) if rng is not None else self.rng
-        return standard_normal((int(n), self.latent_dim), rng, self.dtype, self._xp())
+        return standard_normal((int(n), self.latent_dim), self._rng(rng), self.dtype, self.xp())
 
     def _check_prior(self, z_prior):
         check_float_array(z_prior, "z_prior", ndim=2)
@@ -169,10 +164,10 @@ class VAEGAN(VAE):
             ``pixel_sse`` = mean_n Σ_d (x̃ − x)² (a diagnostic: no objective uses it).
             Each group's ``grads`` receive (are ADDED) the gradient of its own objective.
         """
-        x = self._check_input(x, self.input_dim, "bernoulli")        # (N, D) in [0, 1]
-        xp, n = self._xp(), len(x)
-        rng = as_rng(rng) if rng is not None else self.rng
-        mu, logvar = split_halves(self.encoder.forward(x), self.latent_dim)   # (N, L) each
+        x = self.check_input(x, self.input_dim, "bernoulli")         # (N, D) in [0, 1]
+        xp, n = self.xp(), len(x)
+        rng = self._rng(rng)
+        mu, logvar = self.posterior(x)                                       # (N, L) each
         if eps is not None:
             eps = check_float_array(eps, "eps", ndim=2).astype(self.dtype, copy=False)
         z, rep_cache = reparameterize_forward(mu, logvar, eps, rng)          # (N, L)
@@ -219,63 +214,5 @@ class VAEGAN(VAE):
             dx_rec = self.discriminator.backward(None, dfeat_rec)           # L_llike's path only
             self.decoder.forward(z)
             dz = self.decoder.backward(sigmoid_backward(dx_rec, x_rec))     # (N, L)
-        dmu, dlogvar = reparameterize_backward(dz, rep_cache)              # through z = μ + σε
-        self.encoder.backward(join_halves(dmu + dmu_kl, dlogvar + dlogvar_kl))   # plus ∂KL
+        self.encoder_backward(dz, rep_cache, dmu_kl, dlogvar_kl)          # z = μ + σε, plus ∂KL
         return result
-
-
-# --------------------------------------------------------------------- training
-def make_optimizers(model: VAEGAN, lr=3e-4, lr_dis=None, betas=(0.5, 0.999)) -> dict:
-    """One Adam per parameter group; ``lr_dis`` (default ``lr``) for the discriminator.
-    β₁ = 0.5 is the usual GAN choice (less momentum against a moving opponent)."""
-    lrs = {"encoder": lr, "decoder": lr, "discriminator": lr if lr_dis is None else lr_dis}
-    return {g: Adam(params, lrs[g], betas=betas) for g, params in model.parameter_groups().items()}
-
-
-def train_step(model: VAEGAN, xb, optimizers: dict, rng=None) -> dict:
-    """zero_grad, the three gradients from one forward, then each optimizer steps its
-    own group (simultaneous updates, as in the paper's Algorithm 1)."""
-    model.zero_grad()
-    out = model.loss_and_grads(xb, rng=rng)
-    if not all(math.isfinite(out[k]) for k in ("loss", "dis", "gen")):
-        raise NonFiniteError(f"VAE-GAN step produced non-finite losses (loss={out['loss']}, "
-                             f"dis={out['dis']}, gen={out['gen']}); lower the learning rates "
-                             f"or gamma")
-    for opt in optimizers.values():
-        opt.step()
-    return out
-
-
-def fit_vae_gan(model: VAEGAN, x, epochs: int, batch_size: int = 64, lr=3e-4, lr_dis=None,
-                betas=(0.5, 0.999), seed: int = 0, optimizers: dict | None = None,
-                log=print, on_epoch=None) -> list[dict]:
-    """Train for ``epochs`` epochs on x (N, D) in [0, 1]; return one record per epoch.
-
-    Each record holds the epoch means of every term in ``VAEGAN.terms`` (prefixed
-    ``train_``) and ``seconds``. Batches come from ``BatchIterator(N, batch_size, seed)``;
-    the noise from the model's generator, so a seeded model and ``seed`` fix the run.
-    Pass ``optimizers`` (from :func:`make_optimizers`) to keep their state; ``log=None``
-    is silent; ``on_epoch(record)``, if given, runs after each epoch and may add entries
-    to the record (e.g. test-set measurements).
-    """
-    check_float_array(x, "x", ndim=2)
-    optimizers = optimizers or make_optimizers(model, lr, lr_dis, betas)
-    batches = BatchIterator(len(x), batch_size, seed=seed)
-    history = []
-    for epoch in range(epochs):
-        t0, sums, seen = time.perf_counter(), dict.fromkeys(model.terms, 0.0), 0
-        for idx in batches.epoch(epoch):
-            out = train_step(model, x[idx], optimizers)
-            for k in model.terms:
-                sums[k] += out[k] * len(idx)
-            seen += len(idx)
-        record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
-                  "seconds": time.perf_counter() - t0}
-        if on_epoch is not None:
-            on_epoch(record)
-        history.append(record)
-        if log is not None:
-            log(f"epoch {epoch + 1:3d}  " + "  ".join(
-                f"{k} {record['train_' + k]:.3f}" for k in model.terms) +
-                f"  ({record['seconds']:.1f}s)")
-    return history

@@ -2,7 +2,8 @@
 from . import schedules
 from .adam import Adam
 from .clip import clip_grad_norm, global_grad_norm
+from .groups import OptimizerGroups
 from .optimizer import Optimizer
 from .sgd import SGD
 
-__all__ = ["Optimizer", "Adam", "SGD", "clip_grad_norm", "global_grad_norm", "schedules"]
+__all__ = ["Optimizer", "OptimizerGroups", "Adam", "SGD", "clip_grad_norm", "global_grad_norm", "schedules"]

@@ -3,7 +3,8 @@
 Layout (all keys are plain arrays; nothing is pickled, so loading runs no code):
 
     model/<dotted name>                 parameters and buffers
-    optim/<param name>/<slot>           optimizer moments (Adam's m and v, ...)
+    optim/<param name>/<slot>           optimizer moments (Adam's m and v, ...) of every
+                                        parameter group (names are unique across groups)
     meta                                a JSON string: model config, optimizer step,
                                         learning rate, epoch, RNG states, train config,
                                         history, format version
@@ -34,7 +35,10 @@ def save_checkpoint(path, model, optimizer=None, meta: dict | None = None) -> Pa
         info["model_rng"] = model.rng.bit_generator.state
     if optimizer is not None:
         sd = optimizer.state_dict()
-        info["optimizer"] = {"type": type(optimizer).__name__, "t": sd["t"], "base_lr": sd["base_lr"]}
+        info["optimizer"] = {"type": sd.get("type", type(optimizer).__name__), "t": sd["t"],
+                             "base_lr": sd["base_lr"]}
+        if "groups" in sd:                       # one optimizer per parameter group
+            info["optimizer"]["groups"] = sd["groups"]
         for name, slots in sd["state"].items():
             for slot, value in slots.items():
                 arrays[f"optim/{name}/{slot}"] = value
@@ -82,6 +86,8 @@ def load_checkpoint(path) -> tuple[dict, dict, dict]:
     if "optimizer" in meta:
         opt_state = {"t": meta["optimizer"]["t"], "base_lr": meta["optimizer"]["base_lr"],
                      "state": optim}
+        if "groups" in meta["optimizer"]:
+            opt_state["groups"] = meta["optimizer"]["groups"]
     return meta, model_state, opt_state
 
 

@@ -1,4 +1,22 @@
-"""The training loop: mini-batches, Adam, validation, history, checkpoints, resume.
+"""The training loop — the one loop every model of the library trains with:
+mini-batches, optimizers, validation, history, checkpoints, resume.
+
+What it asks of a model is the contract of :mod:`scratchvae.models.base`:
+``loss_and_grads(*batch)`` with a batch of the arrays named by ``model.inputs``
+(``(x,)``, or ``(x, y)`` for a conditional model), and the optional hooks
+``parameter_groups()`` (one optimizer per group), ``after_step()`` (after every
+step) and ``kl_weight`` (ramped by the KL warm-up). An option a model cannot honour
+is refused when the Trainer is built, with the reason: KL warm-up on a model without
+a KL weight, binarization of data that is not in [0, 1], a group learning rate for a
+group the model does not have.
+
+One step, for every model:
+
+    batch    = the arrays at this step's indices   (x binarized if asked)
+    β        = warm-up schedule(step)               (if KL warm-up)
+    grads    ← 0;  out = model.loss_and_grads(*batch)
+    ‖g‖      = global norm (clipped if asked);  stop on a non-finite loss or norm
+    each group's optimizer steps;  model.after_step()
 
 Reproducibility contract (CPU): a run resumed from the checkpoint of epoch k
 produces bit-identical parameters to an uninterrupted run, because everything
@@ -26,8 +44,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.loader import BatchIterator, binarize
+from ..distributions.likelihoods import check_target_range
 from ..errors import NonFiniteError, check_float_array
-from ..optim import SGD, Adam, clip_grad_norm, global_grad_norm, schedules
+from ..optim import SGD, Adam, OptimizerGroups, clip_grad_norm, global_grad_norm, schedules
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import save_history
 
@@ -39,6 +58,8 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     optimizer: str = "adam"            # "adam" or "sgd"
+    betas: tuple = (0.9, 0.999)        # Adam's moment decays (a GAN: (0.5, 0.999))
+    group_lr: dict = field(default_factory=dict)   # {parameter group: its own lr}
     momentum: float = 0.9              # SGD only
     weight_decay: float = 0.0          # decoupled for Adam (AdamW), L2 for SGD
     lr_schedule: str = "constant"      # "constant", "cosine" or "exponential"
@@ -48,6 +69,7 @@ class TrainConfig:
     clip_norm: float | None = None     # global gradient-norm clipping
     binarize: bool = False             # dynamic binarization of [0, 1] data each epoch
     seed: int = 0
+    shuffle: bool = True               # a new batch order every epoch (False: 0, 1, …, N−1)
     eval_batch_size: int = 1000
     progress: bool = True              # tqdm bar
     checkpoint_every: int = 1          # epochs
@@ -63,60 +85,104 @@ class TrainConfig:
             raise ValueError(f"kl_warmup_epochs must be ≥ 0, got {self.kl_warmup_epochs}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'sgd'")
+        self.betas = tuple(float(b) for b in self.betas)
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
 
 
 class Trainer:
-    """Train a model with ``loss_and_grads(x)`` on an array of flattened examples.
+    """Train any model of :mod:`scratchvae.models` (module docstring).
 
     Args:
         model: a :class:`scratchvae.models.Model`.
-        train_x: (N, D) float array (images flattened; see ``ArrayDataset.flat``).
-        val_x: optional (M, D) validation array, evaluated after every epoch.
+        train_data: the training arrays — one (N, D) float array, or a tuple sharing
+            the N axis in the order of ``model.inputs`` (e.g. ``(x, y)``).
+        val_data: the same form, evaluated after every epoch, or None.
         config: :class:`TrainConfig`.
         out_dir: where ``checkpoint.npz``, ``history.json``/``.csv`` go (None: nowhere).
+        on_epoch: optional ``callback(record)`` after each epoch; it may add entries to
+            the record (e.g. measurements on test data) before it is stored.
     """
 
-    def __init__(self, model, train_x, val_x=None, config: TrainConfig | None = None,
-                 out_dir=None):
+    def __init__(self, model, train_data, val_data=None, config: TrainConfig | None = None,
+                 out_dir=None, on_epoch=None):
         self.config = config or TrainConfig()
-        check_float_array(train_x, "train_x", ndim=2)
-        if val_x is not None:
-            check_float_array(val_x, "val_x", ndim=2)
-        self.model, self.train_x, self.val_x = model, train_x, val_x
+        self.model = model
+        self.train_data = self._check_data(train_data, "train_data")
+        self.val_data = None if val_data is None else self._check_data(val_data, "val_data")
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.batches = BatchIterator(len(train_x), self.config.batch_size, seed=self.config.seed)
+        self.on_epoch = on_epoch
+        if self.config.binarize:
+            check_target_range(self.train_data[0], "bernoulli")     # binarize needs [0, 1]
+        self.batches = BatchIterator(len(self.train_data[0]), self.config.batch_size,
+                                     shuffle=self.config.shuffle, seed=self.config.seed)
         self.steps_per_epoch = len(self.batches)
-        self.optimizer = self._make_optimizer()
+        self.optimizer = self._make_optimizers()
         self.target_beta = self._check_kl_warmup()
         self.history: list[dict] = []
         self.epoch = 0                       # epochs completed
 
+    @property
+    def train_x(self):
+        return self.train_data[0]
+
     # ----------------------------------------------------------------- set-up
-    def _make_optimizer(self):
+    def _check_data(self, data, name):
+        """A tuple of arrays as ``model.inputs`` names them, sharing the N axis."""
+        data = data if isinstance(data, tuple) else (data,)
+        inputs = getattr(self.model, "inputs", ("x",))
+        if len(data) != len(inputs):
+            raise ValueError(f"{type(self.model).__name__} trains on batches of "
+                             f"{tuple(inputs)}; {name} holds {len(data)} array(s). Pass "
+                             f"{'(' + ', '.join(inputs) + ')' if len(inputs) > 1 else 'x'}")
+        check_float_array(data[0], f"{name}[0]" if len(data) > 1 else name, ndim=2)
+        for a, field_name in zip(data[1:], inputs[1:]):
+            if len(a) != len(data[0]):
+                raise ValueError(f"{name}: {field_name} has {len(a)} rows but x has "
+                                 f"{len(data[0])}; they must match")
+        return data
+
+    def _schedule(self, lr):
         c = self.config
         total = max(1, c.epochs * self.steps_per_epoch)
         if c.lr_schedule == "cosine":
-            sched = schedules.cosine(c.lr, total, c.lr * 0.01)
+            sched = schedules.cosine(lr, total, lr * 0.01)
         elif c.lr_schedule == "exponential":
-            sched = schedules.exponential_decay(c.lr, c.lr_decay, self.steps_per_epoch)
+            sched = schedules.exponential_decay(lr, c.lr_decay, self.steps_per_epoch)
         else:
-            sched = schedules.constant(c.lr)
+            sched = schedules.constant(lr)
         if c.warmup_epochs > 0:
             sched = schedules.linear_warmup(sched, max(1, int(c.warmup_epochs * self.steps_per_epoch)))
-        params = self.model.parameters()
-        if c.optimizer == "sgd":
-            return SGD(params, c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
-                       lr_schedule=sched)
-        return Adam(params, c.lr, weight_decay=c.weight_decay, lr_schedule=sched)
+        return sched
+
+    def _make_optimizers(self) -> OptimizerGroups:
+        """One optimizer per parameter group of the model, with the group's own lr."""
+        c = self.config
+        groups = self.model.parameter_groups()
+        unknown = sorted(set(c.group_lr) - set(groups))
+        if unknown:
+            raise ValueError(f"group_lr names {unknown}, but {type(self.model).__name__} has "
+                             f"the parameter groups {sorted(groups)}")
+        optimizers = {}
+        for name, params in groups.items():
+            lr = float(c.group_lr.get(name, c.lr))
+            if c.optimizer == "sgd":
+                optimizers[name] = SGD(params, lr, momentum=c.momentum,
+                                       weight_decay=c.weight_decay, lr_schedule=self._schedule(lr))
+            else:
+                optimizers[name] = Adam(params, lr, betas=c.betas, weight_decay=c.weight_decay,
+                                        lr_schedule=self._schedule(lr))
+        return OptimizerGroups(optimizers)
 
     def _check_kl_warmup(self):
         """The model's own β, which KL warm-up ramps towards (None without warm-up)."""
         if self.config.kl_warmup_epochs <= 0:
             return None
-        beta = getattr(self.model, "beta", None)
-        if not isinstance(beta, float):
+        beta = getattr(self.model, "kl_weight", None)
+        if beta is None:
             raise ValueError(f"KL warm-up needs a model with a KL weight β; "
-                             f"{type(self.model).__name__} has none")
+                             f"{type(self.model).__name__} has none (its objective weighs "
+                             f"the KL otherwise, or has no KL term)")
         return beta
 
     def _warmup_beta(self, step: int) -> float:
@@ -137,6 +203,10 @@ class Trainer:
         target = self.config.epochs if epochs is None else epochs
         while self.epoch < target:
             record = self._run_epoch(self.epoch)
+            if self.on_epoch is not None:
+                self.on_epoch(record)
+            if self.config.progress:
+                print(_format_record(record), flush=True)
             self.epoch += 1
             self.history.append(record)
             if self.out_dir is not None:
@@ -154,21 +224,19 @@ class Trainer:
         bar = tqdm(self.batches.epoch(epoch), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}",
                    leave=False, disable=None if c.progress else True, dynamic_ncols=True)
         for step, idx in enumerate(bar):
-            xb = self.train_x[idx]
+            batch = tuple(a[idx] for a in self.train_data)
             if c.binarize:
-                xb = binarize(xb, bin_rng)
+                batch = (binarize(batch[0], bin_rng), *batch[1:])
             if self.target_beta is not None:
-                model.beta = self._warmup_beta(epoch * self.steps_per_epoch + step)
+                model.kl_weight = self._warmup_beta(epoch * self.steps_per_epoch + step)
             model.zero_grad()
-            out = model.loss_and_grads(xb)
+            out = model.loss_and_grads(*batch)
             norm = clip_grad_norm(model.parameters(), c.clip_norm) if c.clip_norm else \
                 global_grad_norm(model.parameters())
-            if not (math.isfinite(out["loss"]) and math.isfinite(norm)):
+            if not (all(math.isfinite(out[k]) for k in model.terms) and math.isfinite(norm)):
                 self._stop_nonfinite(epoch, step, out["loss"], norm)
             opt.step()
-            after_step = getattr(model, "after_step", None)   # e.g. project α onto α ≥ 0
-            if after_step is not None:
-                after_step()
+            model.after_step()                    # e.g. project α onto α ≥ 0, GECO's λ
             for k in model.terms:
                 sums[k] = sums.get(k, 0.0) + out[k] * len(idx)
             seen += len(idx)
@@ -176,26 +244,26 @@ class Trainer:
                 bar.set_postfix({k: f"{v / seen:.2f}" for k, v in sums.items()})
         bar.close()
         if self.target_beta is not None:
-            model.beta = self.target_beta          # evaluate (and save) the true objective
+            model.kl_weight = self.target_beta     # evaluate (and save) the true objective
         record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
                   "lr": opt.lr, **({"beta": self._warmup_beta(
                       (epoch + 1) * self.steps_per_epoch - 1)} if self.target_beta is not None else {}),
                   "seconds": time.perf_counter() - t0}
-        if self.val_x is not None:
-            val = self.evaluate(self.val_x)
+        if self.val_data is not None:
+            val = self.evaluate(self.val_data)
             if not all(math.isfinite(v) for v in val.values()):
                 self._stop_nonfinite(epoch, "validation", val["loss"], float("nan"))
             record.update({f"val_{k}": v for k, v in val.items()})
-        if c.progress:
-            print(_format_record(record), flush=True)
         return record
 
-    def evaluate(self, x) -> dict[str, float]:
-        """Mean of each loss term over ``x`` with ε from a fixed generator (reproducible)."""
+    def evaluate(self, data) -> dict[str, float]:
+        """Mean of each loss term over ``data`` (an array, or a tuple as ``train_data``)
+        with the model's noise from a fixed generator, so the numbers are reproducible."""
+        data = self._check_data(data, "data")
         self.model.eval()
         kwargs = {"rng": np.random.default_rng([self.config.seed, 2])} \
-            if hasattr(self.model, "rng") else {}
-        result = self.model.evaluate(x, self.config.eval_batch_size, **kwargs)
+            if self.model.rng is not None else {}
+        result = self.model.evaluate(*data, batch_size=self.config.eval_batch_size, **kwargs)
         self.model.train()
         return result
 
