@@ -1,7 +1,8 @@
 """A GEMM without packing, for weight gradients with a long K and a small C.
 
-Notation as in ``kernels/matmul.py``: C (M, N) = A (M, K) @ B (K, N). Its oracle,
-``matmul_reference``, is this kernel's reference too (tests/test_kernels_matmul.py).
+Notation as in ``kernels/gemm_reference.py``: C (M, N) = A (M, K) @ B (K, N). Its
+reference is the GEMM oracle, ``kernels.gemm_reference.matmul_reference``
+(tests/test_kernels_matmul.py compares the two).
 
 A weight gradient dW = Xᵀ @ dY sums over every position of the batch: K = B·H·W is
 long, and C = dW is small (the conv VAE's first conv: (32, 16) = dYᵀ (32, 25088) @
@@ -13,9 +14,8 @@ products, and the operands can be read where they lie:
                                       B[k, j] = b[b_off + k*b_rs + j]    (b_cs = 1)
 
 The BLIS-style kernel packs both operands into panels first. Here that costs more than
-the arithmetic: 25,088 six-element copies of A and 25,088 rows of B padded from 16 to
-32 columns, for 26 MFLOP -- 0.48 of its 0.69 ms (single core, float32). This kernel
-packs nothing:
+the arithmetic: for the first conv's dW it would copy 25,088 six-element pieces of A and
+pad 25,088 rows of B from 16 to 32 columns, for only 26 MFLOP. This kernel packs nothing:
 
     for k0:k1 in K chunks of KCH:                 # the chunk's rows of A and B stay
         for every (ST_MR x W) tile of C:          #   in L1/L2 while the tiles re-read them
@@ -30,23 +30,16 @@ back to end at the last row (column), overlapping the tile before it; it recompu
 the overlap and writes back only the rows and columns it owns, so every element of C
 is written by exactly one tile (which also makes ``+=`` across chunks safe). So
 M >= ST_MR and N >= W are required; ``stream_width`` picks W and says when this
-kernel applies.
+kernel applies: k-major operands and a C of at most STREAM_MAX_MN elements (above it,
+the B rows the tiles re-read from L2 lie far apart, and the slab GEMM, which re-reads a
+packed B panel from L1, is faster).
 
-Measured single-core, float32, median GFLOP/s (warm caches / caches flushed before
-each call), against the slab GEMM of kernels/matmul.py and OpenBLAS:
+Fragility: the same rules as the BLIS macro-kernel (kernels/gemm_tiles.py) -- the 8 row
+broadcasts are unrolled by hand (with a loop over rows LLVM neither kept acc in registers
+nor vectorised across columns), W and ST_MR are compile-time constants, and the operands
+are read through slices, not runtime-offset indexing.
 
-    M x K x N        stream         slab          OpenBLAS
-    32x25088x16      45 / 34        16 / 15       58 / 25
-    32x12544x16      80 / 50        22 / 23       63 / 42
-    20x5000x40       88 / 55        40 / 27       82 / 44
-    64x6272x64      163 / 95       112 / 79       96 / 72
-    64x6272x512     108 / 100      123 / 120      91 / 90    (slab kept: the B rows
-                                                              2 KiB apart thrash L1)
-
-Fragility: the same rules as the BLIS kernel (STYLE lesson 4) -- the 8 row
-broadcasts are unrolled by hand (a loop over rows ran at 3.6 GFLOP/s: LLVM neither
-kept acc in registers nor vectorised across columns), W and ST_MR are compile-time
-constants, and the operands are read through slices, not runtime-offset indexing.
+Measurements (against the slab GEMM and OpenBLAS): docs/kernels/gemm.md.
 """
 from __future__ import annotations
 
@@ -63,7 +56,7 @@ ST_MR = 8
 # Depth of a K chunk: one chunk of A and B rows (KCH x (M + N) elements) is what the
 # tiles share; 256 rows of (32 + 16) float32 = 48 KiB.
 KCH = 256
-# Largest C this kernel takes (above it, the slab GEMM of kernels/matmul.py, which
+# Largest C this kernel takes (above it, the slab GEMM of kernels/gemm_driver.py, which
 # re-reads a packed B panel from L1 instead of B's rows from L2): 64 x 128.
 STREAM_MAX_MN = 8192
 

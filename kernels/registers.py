@@ -3,8 +3,11 @@
 A GEMM micro-kernel accumulates a small tile of C (e.g. 6 x 32 float32) across the
 whole k-loop. Written as ``acc = np.zeros(n)`` the tile lives on the heap, LLVM cannot
 prove that stores to it never alias the operands, and every ``acc[i] += ...`` goes
-through memory: measured 77 instead of 170 GFLOP/s single-core (kernels/matmul.py).
-An ``alloca`` of a compile-time size can be promoted to registers.
+through memory, at less than half the speed (docs/kernels/gemm.md). An ``alloca`` of a
+compile-time size can be promoted to registers.
+
+Used by the macro-kernels of ``kernels/gemm_tiles.py`` and the streaming kernel of
+``kernels/matmul_stream.py``; tested through them (tests/test_kernels_matmul.py).
 
 ``make_register_tile(size)`` returns a function ``tile(dtype)`` giving a zeroed
 (size,) array of that dtype: an ``np.zeros`` in plain Python (``NUMBA_DISABLE_JIT=1``),

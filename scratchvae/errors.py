@@ -8,19 +8,25 @@ ten frames deep as a broadcasting error.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+
+from kernels.errors import KernelDTypeError, KernelShapeError
 
 
 class ScratchVAEError(Exception):
     """Base class of every error scratchvae raises on purpose."""
 
 
-class ShapeError(ScratchVAEError, ValueError):
-    """An array has the wrong number of dimensions or the wrong size."""
+class ShapeError(ScratchVAEError, KernelShapeError):
+    """An array has the wrong number of dimensions or the wrong size (a ValueError; a
+    ``kernels.errors.KernelShapeError`` too, so ``except KernelShapeError`` catches both)."""
 
 
-class DTypeError(ScratchVAEError, TypeError):
-    """An array has a dtype the operation cannot use (e.g. integer pixels)."""
+class DTypeError(ScratchVAEError, KernelDTypeError):
+    """An array has a dtype the operation cannot use (e.g. integer pixels); a TypeError,
+    and a ``kernels.errors.KernelDTypeError``."""
 
 
 class NonFiniteError(ScratchVAEError, FloatingPointError):
@@ -88,11 +94,11 @@ def check_same_shape(a, b, name_a: str, name_b: str):
 
 
 def _isfinite(x):
-    # works for NumPy and CuPy arrays alike (both expose .__array_namespace__-style ufuncs)
+    # NumPy and CuPy arrays alike: a CuPy array's own module (already imported, since the
+    # array exists) computes it on the device; nothing here imports CuPy
     mod = type(x).__module__.split(".")[0]
     if mod == "cupy":
-        import cupy  # noqa: PLC0415 - only reached when the caller already uses CuPy
-        return cupy.isfinite(x)
+        return sys.modules["cupy"].isfinite(x)
     return np.isfinite(x)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from kernels.conv import (col2im_numba, col2im_reference, im2col_numba, im2col_reference,
                           window_grid)
-from scratchvae.errors import ShapeError
+from kernels.errors import KernelShapeError
 from scratchvae.nn import Linear, ReLU, Sequential
 from scratchvae.nn.conv import Conv2d
 from scratchvae.nn.shape import Unflatten
@@ -72,11 +72,11 @@ def test_non_contiguous_inputs_and_out_argument():
 
 def test_bad_shapes_raise():
     x = np.zeros((1, 3, 3, 1))
-    with pytest.raises(ShapeError, match="larger than the padded image"):
+    with pytest.raises(KernelShapeError, match="larger than the padded image"):
         im2col_numba(x, 5, 5, 1, 1, 0, 0)
-    with pytest.raises(ShapeError, match="out must be"):
+    with pytest.raises(KernelShapeError, match="out must be"):
         im2col_numba(x, 2, 2, 1, 1, 0, 0, out=np.empty((1, 1, 1, 1, 1, 1)))
-    with pytest.raises(ShapeError, match="window grid"):
+    with pytest.raises(KernelShapeError, match="window grid"):
         col2im_numba(np.zeros((1, 2, 2, 2, 2, 1)), 5, 5, 1, 1, 0, 0)
     assert window_grid(28, 28, 4, 4, 2, 2, 1, 1) == (14, 14)
 

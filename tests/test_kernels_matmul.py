@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels.matmul import (KC, MR, NR, PARALLEL_MIN_FLOPS, _task_grid_py, matmul,
-                            matmul_numba, matmul_reference, parallel_diagnostics)
+from kernels.gemm_driver import _task_grid_py
+from kernels.matmul import (KC, MR, NR, PARALLEL_MIN_FLOPS, matmul, matmul_numba,
+                            matmul_reference, parallel_diagnostics)
 
 DTYPES = [np.float32, np.float64]
 REPO = Path(__file__).resolve().parents[1]
@@ -245,7 +246,8 @@ def test_parallel_diagnostics_reports_the_prange_loops(capsys):
 FALLBACK = """
 import numba, numpy as np
 assert numba.config.DISABLE_JIT
-from kernels.matmul import matmul_numba, matmul_reference, _gemm_parallel, _gemm_py
+from kernels.matmul import matmul_numba, matmul_reference
+from kernels.gemm_driver import _gemm_parallel, _gemm_py
 assert _gemm_parallel is _gemm_py                  # really the plain Python body
 rng = np.random.default_rng(0)
 A = rng.standard_normal((13, 7)).astype(np.float32)
@@ -276,7 +278,7 @@ def test_python_fallback_with_jit_disabled():
 def test_ksplit_driver_matches_the_reference(width, dtype, nthreads):
     # A weight-gradient shape in miniature: small C, long K, A a transposed view (dYᵀ);
     # each thread runs the slab GEMM or the streaming kernel (width 16 or 32).
-    from kernels.matmul import _flat_operand, _gemm_ksplit
+    from kernels.gemm_driver import _flat_operand, _gemm_ksplit
     rng = np.random.default_rng(7)
     M, K, N = MR + 3, 3 * KC + 17, (NR // 2 + 3 if width < 32 else NR + 5)
     A = rng.standard_normal((K, M)).astype(dtype).T          # (M, K), column-major view
@@ -322,7 +324,7 @@ def test_public_matmul_takes_the_ksplit_path_when_threads_allow():
 def test_slab_gemm_matches_the_reference(b_layout, dtype):
     # Several K slices, an edge A panel, two full B panels and an edge one: B's rows
     # contiguous (the row-by-row packer) or B a transposed view (the panel packer).
-    from kernels.matmul import _flat_operand, _gemm_slab
+    from kernels.gemm_driver import _flat_operand, _gemm_slab
     rng = np.random.default_rng(9)
     M, K, N = 2 * MR + 1, 2 * KC + 5, 2 * NR + 5
     A = rng.standard_normal((K, M)).astype(dtype).T          # (M, K): dYᵀ
@@ -352,7 +354,7 @@ def test_streaming_kernel_matches_the_reference(M, N, K, dtype):
     # Tiles that overlap at the bottom and right edges, one K chunk or several;
     # C starts as NaN, so an element no tile owns (or one written twice with +=
     # on the first chunk) shows up.
-    from kernels.matmul import _flat_operand
+    from kernels.gemm_driver import _flat_operand
     from kernels.matmul_stream import _stream_16, _stream_32, stream_width
     rng = np.random.default_rng(M * 1000 + N + K)
     A = rng.standard_normal((K, M)).astype(dtype).T          # (M, K), k-major: dYᵀ
