@@ -1,20 +1,20 @@
 """The conditional VAE: shapes, the loss, gradient checks of x and every parameter (and
-that they catch planted bugs), the label routing, sampling moments, a golden run, the
-``fit`` loop, and input errors."""
+that they catch planted bugs), the label routing, sampling moments, training with the
+Trainer on (x, y) batches, and input errors. Its golden run is in tests/golden.py."""
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-import scratchvae.models.cvae as cvae_module
-from scratchvae.data import make_sprites
-from scratchvae.distributions import bernoulli_nll, kl_standard_normal
+import scratchvae.models.vae_base as vae_base_module
+from scratchvae.distributions import LIKELIHOODS, bernoulli_nll, kl_standard_normal
 from scratchvae.errors import DataError, DTypeError, ShapeError
 from scratchvae.gradcheck import suite_cvae
 from scratchvae.gradcheck.suite import CHECKS
 from scratchvae.models import MODELS, build_model
-from scratchvae.models.cvae import CVAE, fit, one_hot
-from golden import adam_losses
+from scratchvae.models.cvae import CVAE, one_hot
+from scratchvae.train import TrainConfig, Trainer
 
 D, K, H, L, N = 12, 3, (10,), 2, 6
 Z = 5.0                                   # standard errors allowed in moment tests
@@ -127,7 +127,9 @@ def test_suite_registers_all_three_likelihoods():
 @pytest.mark.parametrize("name", CVAE_CHECKS)
 def test_check_catches_a_missing_target_path(name, monkeypatch):
     # dropping ∂recon/∂x|_out (x as the target) must fail the check on x only
-    monkeypatch.setattr(cvae_module, "target_grad", lambda lik, out, x, lv=0.0: 0 * x)
+    for lik in LIKELIHOODS:
+        monkeypatch.setitem(LIKELIHOODS, lik, dataclasses.replace(
+            LIKELIHOODS[lik], target_grad=lambda out, x, lv=0.0: 0 * x))
     report = CHECKS[name](seed=0)
     failed = {r.name for r in report.results if not r.passed}
     assert failed == {"x"}, str(report)
@@ -137,7 +139,7 @@ def test_check_catches_a_wrong_reparameterization_backward(monkeypatch):
     def wrong(dz, cache):                    # ∂z/∂logvar = εσ instead of εσ/2
         eps, std = cache
         return dz, dz * eps * std
-    monkeypatch.setattr(cvae_module, "reparameterize_backward", wrong)
+    monkeypatch.setattr(vae_base_module, "reparameterize_backward", wrong)
     assert not CHECKS["CVAE(bernoulli)"](seed=0).passed
 
 
@@ -177,28 +179,14 @@ def test_training_noise_has_variance_exp_logvar(logvar):
     assert abs(recon - lat * math.exp(2 * logvar)) > Z * se     # the std = exp(logvar) bug
 
 
-# ------------------------------------------------------------------ golden run
-def golden_run(seed=0, steps=30):
-    sprites = make_sprites(16, seed=123).flat()         # 16 shapes: structure to learn
-    x, y = sprites.x, sprites.y                         # (16, 784), (16,) shape labels
-    model = CVAE(784, 3, (64,), 8, seed=seed)
-    return adam_losses(model, x, steps, 1e-3, y)
-
-
-def test_golden_run_is_reproducible_and_falls():
-    a, b = golden_run(), golden_run()
-    assert a == b                                           # bit-identical
-    assert all(math.isfinite(v) for v in a)
-    assert np.mean(a[-5:]) < 0.8 * a[0], (a[0], a[-5:])   # 30 steps take off > 20 %
-    assert golden_run(seed=1)[0] != a[0]
-
-
-def test_fit_is_reproducible_and_learns():
+# ------------------------------------------------------------------- training
+def test_the_trainer_trains_on_labelled_batches_reproducibly():
     x, y = data(n=64)
     runs = []
     for _ in range(2):
         m = make(seed=4)
-        hist = fit(m, x, y, epochs=6, batch_size=16, lr=3e-3, seed=2, val=(x, y))
+        config = TrainConfig(epochs=6, batch_size=16, lr=3e-3, seed=2, progress=False)
+        hist = Trainer(m, (x, y), (x, y), config).fit()
         runs.append((hist, m.state_dict()))
     (h1, s1), (h2, s2) = runs
     assert [r["train_loss"] for r in h1] == [r["train_loss"] for r in h2]
@@ -207,10 +195,12 @@ def test_fit_is_reproducible_and_learns():
     assert h1[-1]["val_loss"] < h1[0]["val_loss"]
 
 
-def test_fit_rejects_mismatched_labels():
+def test_the_trainer_rejects_mismatched_or_missing_labels():
     x, y = data()
-    with pytest.raises(ShapeError, match="labels"):
-        fit(make(), x, y[:-1], epochs=1)
+    with pytest.raises(ValueError, match="y has 5 rows but x has 6"):
+        Trainer(make(), (x, y[:-1]))
+    with pytest.raises(ValueError, match=r"batches of \('x', 'y'\)"):
+        Trainer(make(), x)
 
 
 # ----------------------------------------------------------------- rebuilding

@@ -13,7 +13,6 @@ from scratchvae.gradcheck import suite_constrained  # noqa: F401 - registers the
 from scratchvae.gradcheck.suite import CHECKS, _model_check
 from scratchvae.models import MODELS, VAE, build_model
 from scratchvae.models.geco import GECOVAE
-from scratchvae.models.lagrangian_vae import weighted_vae_pass
 from scratchvae.optim import Adam
 from scratchvae.train import TrainConfig, Trainer, load_checkpoint
 
@@ -50,8 +49,9 @@ class _LambdaIgnored(GECOVAE):
     """Planted bug: the backward pass weights recon by 1 instead of λ."""
 
     def loss_and_grads(self, x, eps=None, rng=None, compute_grads=True):
-        x = self._check_input(x, self.input_dim)
-        res = weighted_vae_pass(self, x, 1.0, 1.0, eps, rng, compute_grads)
+        x = self.check_input(x, self.input_dim)
+        res = self.weighted_pass(x, None, 1.0, 1.0, eps, rng, compute_grads)
+        res.update(recon=float(res["recon"]), kl=float(res["kl"]))
         res["loss"] = res["kl"] + self.lam * (res["recon"] - self.kappa)
         return res
 

@@ -11,7 +11,7 @@ from scratchvae.errors import ShapeError
 from scratchvae.gradcheck import suite_constrained  # noqa: F401 - registers the checks
 from scratchvae.gradcheck.suite import CHECKS, _model_check
 from scratchvae.models import MODELS, VAE, build_model
-from scratchvae.models.lagrangian_vae import LagrangianVAE, weighted_vae_pass
+from scratchvae.models.lagrangian_vae import LagrangianVAE
 from scratchvae.optim import Adam
 from scratchvae.train import TrainConfig, Trainer
 
@@ -63,9 +63,10 @@ class _KLWeightOne(LagrangianVAE):
     """Planted bug: the KL weight α replaced by 1 in the backward pass."""
 
     def loss_and_grads(self, x, eps=None, rng=None, compute_grads=True):
-        x = self._check_input(x, self.input_dim)
+        x = self.check_input(x, self.input_dim)
         a = self.alpha
-        res = weighted_vae_pass(self, x, 1 + a, 1.0, eps, rng, compute_grads)
+        res = self.weighted_pass(x, None, 1 + a, 1.0, eps, rng, compute_grads)
+        res.update(recon=float(res["recon"]), kl=float(res["kl"]))
         res["loss"] = (1 + a) * res["recon"] + a * (res["kl"] - self.delta)
         if compute_grads:
             self.grads["alpha"] += res["recon"] + res["kl"] - self.delta

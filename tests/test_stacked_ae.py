@@ -10,7 +10,8 @@ from scratchvae.distributions import bernoulli_nll, squared_error
 from scratchvae.errors import ShapeError
 from scratchvae.gradcheck import suite_sparse_stacked  # noqa: F401 - registers the checks
 from scratchvae.gradcheck.suite import CHECKS
-from scratchvae.models.stacked_ae import StackedAutoencoder, greedy_pretrain
+from scratchvae.models.stacked_ae import StackedAutoencoder
+from scratchvae.train import greedy_pretrain
 from scratchvae.optim import Adam
 from scratchvae.train import TrainConfig
 from golden import adam_losses

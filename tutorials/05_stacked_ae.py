@@ -39,9 +39,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from scratchvae.analysis.softmax_regression import fit_and_score  # noqa: E402
-from scratchvae.models.stacked_ae import StackedAutoencoder, greedy_pretrain  # noqa: E402
+from scratchvae.models.stacked_ae import StackedAutoencoder  # noqa: E402
 from scratchvae.plots import image_grid  # noqa: E402
-from scratchvae.train import TrainConfig, Trainer  # noqa: E402
+from scratchvae.train import TrainConfig, Trainer, greedy_pretrain  # noqa: E402
 from scratchvae.tutorial import Tutorial  # noqa: E402
 
 tut = Tutorial(__doc__, name="05_stacked_ae")

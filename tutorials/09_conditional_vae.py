@@ -14,8 +14,8 @@ brightness). Then
     and the style grid shows where the label wins and where z does.
 
 A plain VAE cannot do either: its samples come in whatever class the prior lands on.
-The ``Trainer`` feeds x alone, so the CVAE trains with its own short loop,
-``scratchvae.models.cvae.fit`` (``BatchIterator`` + ``Adam``, one record per epoch).
+The CVAE trains with the same ``Trainer`` as every model; its batches are (x, y) pairs,
+because the model says so (``CVAE.inputs == ("x", "y")``).
 
 How we check that the labels steer: a nearest-class-mean classifier (each class's mean
 training image; predict the closest in pixel space) labels the generated images. Its
@@ -33,8 +33,9 @@ See:   runs/tutorials/09_conditional_vae/ — picked_classes.png, style_grid.png
 """
 import numpy as np
 
-from scratchvae.models.cvae import CVAE, fit
+from scratchvae.models import CVAE
 from scratchvae.plots import save_image_grid, save_loss_curves
+from scratchvae.train import TrainConfig, Trainer
 from scratchvae.tutorial import Tutorial
 
 
@@ -59,10 +60,11 @@ epochs = tut.args.epochs or tut.pick(10, 2)
 # ------------------------------------------------------------------------- training
 model = CVAE(784, K, [400], 20, seed=tut.seed)
 tut.say(f"training CVAE [784 + {K}]-400-20 for {epochs} epochs on {len(x_train)} images")
-history = fit(model, x_train, y_train, epochs, batch_size=128, lr=1e-3, seed=tut.seed,
-              val=(x_test, y_test),
-              on_epoch=lambda r: tut.say(f"epoch {r['epoch']:2d}  train {r['train_loss']:.1f}  "
-                                         f"test {r['val_loss']:.1f} nats  ({r['seconds']:.1f} s)"))
+config = TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=tut.seed, progress=False)
+history = Trainer(model, (x_train, y_train), (x_test, y_test), config,
+                  on_epoch=lambda r: tut.say(f"epoch {r['epoch']:2d}  train {r['train_loss']:.1f}"
+                                             f"  test {r['val_loss']:.1f} nats  "
+                                             f"({r['seconds']:.1f} s)")).fit()
 test_terms = model.evaluate(x_test, y_test, rng=np.random.default_rng([tut.seed, 2]))
 tut.figure(save_loss_curves(history, tut.path("loss_curves.png")))
 tut.say(f"test −ELBO {test_terms['loss']:.1f} = recon {test_terms['recon']:.1f} + "

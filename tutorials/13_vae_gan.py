@@ -36,7 +36,7 @@ import numpy as np
 
 from scratchvae.functional.numerics import sigmoid
 from scratchvae.models import VAE
-from scratchvae.models.vae_gan import VAEGAN, fit_vae_gan, make_optimizers
+from scratchvae.models import VAEGAN
 from scratchvae.plots import image_grid
 from scratchvae.train import TrainConfig, Trainer
 from scratchvae.tutorial import Tutorial
@@ -96,10 +96,20 @@ tut.say(f"VAE: test pixel SSE {vae_curve[-1]['test_pixel_sse']:.2f}")
 tut.say("VAE-GAN: the same encoder/decoder; discriminator 784-1024-256-1, Dis_l = layer 1")
 model = VAEGAN(784, HIDDEN, LATENT, dis_hidden=(1024, 256), feature_layer=1,
                feature_logvar=-2.0, gamma=1.0, seed=seed)
-history = fit_vae_gan(model, x, EPOCHS, BATCH, seed=seed,
-                      optimizers=make_optimizers(model, lr=1e-3, lr_dis=3e-4),
-                      log=lambda line: tut.say(line),
-                      on_epoch=lambda record: record.update(measure(model)))
+
+
+def after_epoch(record):
+    """Add the test-set measurements to the epoch's record, then report the epoch."""
+    record.update(measure(model))
+    tut.say(f"epoch {record['epoch']:3d}  " + "  ".join(
+        f"{k} {record['train_' + k]:.3f}" for k in model.terms) + f"  ({record['seconds']:.1f}s)")
+
+
+# one Adam per parameter group (encoder, decoder, discriminator), β₁ = 0.5 as usual for
+# GANs (less momentum against a moving opponent), the discriminator at its own rate
+gan_config = TrainConfig(epochs=EPOCHS, batch_size=BATCH, lr=1e-3, betas=(0.5, 0.999),
+                         group_lr={"discriminator": 3e-4}, seed=seed, progress=False)
+history = Trainer(model, x, config=gan_config, on_epoch=after_epoch).fit()
 
 
 # ----------------------------------------------------------------- 3. compare

@@ -28,7 +28,7 @@ Optional hooks, declared here with their defaults (a model overrides what it has
                           without one. The Trainer's KL warm-up ramps it, and refuses
                           a model whose ``kl_weight`` is None.
     rng                   the model's own Generator for the noise it draws during
-                          training (ε, corruption), saved in checkpoints; None if the
+                          training (ε, corruption), saved in checkpoints; absent if the
                           model draws nothing. Evaluation passes ``rng=`` instead.
 
 Nothing here imports the training loop, the optimizers, the data loaders or the CLI:
@@ -52,8 +52,8 @@ class Model(Module):
     terms: tuple[str, ...] = ("loss",)
     #: the arrays of one batch, in the order ``loss_and_grads`` takes them
     inputs: tuple[str, ...] = ("x",)
-    #: the model's own noise generator (module docstring); None if it draws nothing
-    rng = None
+    # A model that draws noise sets ``self.rng`` (module docstring); one that draws
+    # nothing has no ``rng`` attribute at all.
 
     def __init__(self, config: dict):
         super().__init__()

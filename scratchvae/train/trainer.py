@@ -262,7 +262,7 @@ class Trainer:
         data = self._check_data(data, "data")
         self.model.eval()
         kwargs = {"rng": np.random.default_rng([self.config.seed, 2])} \
-            if self.model.rng is not None else {}
+            if getattr(self.model, "rng", None) is not None else {}
         result = self.model.evaluate(*data, batch_size=self.config.eval_batch_size, **kwargs)
         self.model.train()
         return result
