@@ -21,6 +21,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from kernels.cuda import build as _cuda_build
+
 from .errors import ScratchVAEError
 
 _cupy = None          # the cupy module once imported successfully
@@ -185,45 +187,20 @@ def cuda_path(*arrays) -> bool:
     return dtype is not None
 
 
-_cuda_modules = {}    # (filename, options, name_expressions) → cupy.RawModule
-
-
 def cuda_source(filename: str) -> str:
-    """The text of ``kernels/cuda/<filename>`` (found through the installed ``kernels`` package)."""
-    from importlib.resources import files  # noqa: PLC0415
-
-    path = files("kernels.cuda") / filename
-    if not path.is_file():
-        raise FileNotFoundError(f"no CUDA source {filename!r} in kernels/cuda/")
-    return path.read_text(encoding="utf-8")
+    """The text of ``kernels/cuda/<filename>``: ``kernels.cuda.build.cuda_source``."""
+    return _cuda_build.cuda_source(filename)
 
 
 def cuda_module(filename: str, name_expressions=(), options=()):
-    """The compiled ``cupy.RawModule`` of ``kernels/cuda/<filename>``, built once and cached.
+    """The compiled ``cupy.RawModule`` of ``kernels/cuda/<filename>``, built once and cached
+    by ``kernels.cuda.build.cuda_module`` (its docstring has the details).
 
-    Args:
-        filename: a ``.cu`` file of ``kernels/cuda/``, e.g. ``"sgemm.cu"``.
-        name_expressions: the template instantiations to compile, e.g.
-            ``("sgemm_v4_regblock<double, false, true>",)``; fetch each with
-            ``module.get_function(expr)`` using exactly the same string.
-        options: NVRTC options (CuPy adds ``-arch`` for the current device itself).
     Raises:
         DeviceError when CuPy or a GPU is missing.
-
-    NVRTC runs at the first ``get_function`` (CuPy also keeps the binary in its on-disk
-    kernel cache, so a later process skips it). Modules are cached per (file, options,
-    name expressions): a launcher that asks for one instantiation at a time compiles
-    only what it uses. ``kernels/cuda/nvrtc.py`` compiles the same sources without a GPU.
     """
-    cupy = _import_cupy()
-    if cupy is None:
+    if _import_cupy() is None:
         raise DeviceError(f"CUDA kernel {filename!r} needs CuPy and a GPU ({_cupy_error}). "
                           "Install the GPU extra (pip install -e '.[gpu]') on a machine with "
                           "an NVIDIA GPU.")
-    key = (filename, tuple(options), tuple(name_expressions))
-    module = _cuda_modules.get(key)
-    if module is None:
-        module = cupy.RawModule(code=cuda_source(filename), options=tuple(options),
-                                name_expressions=list(name_expressions) or None)
-        _cuda_modules[key] = module
-    return module
+    return _cuda_build.cuda_module(filename, name_expressions, options)

@@ -9,8 +9,9 @@ the launchers can ask for.
 
 The launches are the launchers' own. ``kernels.cuda.gemm.sgemm``, ``im2col_cuda`` and
 ``col2im_cuda`` run unchanged. The few CuPy calls they make (``empty``,
-``ascontiguousarray``, ``.data.ptr``) and ``scratchvae.backend.cuda_module`` are
-replaced, for the duration of a test, by an emulated device: ``cuda_module`` returns
+``ascontiguousarray``, ``.data.ptr``) and ``kernels.cuda.build``'s ``cuda_module`` and
+``array_module`` are replaced, for the duration of a test, by an emulated device:
+``cuda_module`` returns
 kernels that run in the emulator. So the template instantiation, the grid and block, the
 argument list and the float4 flags are exactly those that CuPy would launch. Each
 argument list is also checked against the kernel's parameter types. Every array that
@@ -52,7 +53,7 @@ import pytest
 import kernels.cuda.conv as kconv
 import kernels.cuda.gemm as kgemm
 from kernels.conv import col2im_reference, im2col_reference
-from scratchvae import backend
+from kernels.cuda import build as kbuild
 
 CUEMU = Path(__file__).resolve().parent / "cuemu"
 CUDA_DIR = Path(kgemm.__file__).resolve().parent
@@ -168,7 +169,7 @@ class DeviceArray(np.ndarray):
 
 
 class EmulatedDevice:
-    """Everything the launchers use from CuPy and from ``scratchvae.backend``, backed by the
+    """Everything the launchers use from CuPy and from ``kernels.cuda.build``, backed by the
     emulator. The ``gpu`` fixture installs it."""
 
     GUARD = 64                                 # NaN elements on each side of an allocation
@@ -196,7 +197,7 @@ class EmulatedDevice:
     def ascontiguousarray(self, x):
         return np.ascontiguousarray(x).view(DeviceArray)
 
-    # --- scratchvae.backend.cuda_module
+    # --- kernels.cuda.build.cuda_module
     def cuda_module(self, filename, name_expressions=(), options=()):
         assert filename in LAUNCHERS, f"no emulated source {filename!r}"
         missing = set(name_expressions) - self.emulator.names
@@ -219,8 +220,8 @@ class EmulatedDevice:
 def gpu(emulator, monkeypatch):
     """The emulated device, standing in for CuPy and the kernel cache during one test."""
     device = EmulatedDevice(emulator)
-    monkeypatch.setattr(backend, "cuda_module", device.cuda_module)
-    monkeypatch.setattr(backend, "get_array_module", lambda *arrays: device)
+    monkeypatch.setattr(kbuild, "cuda_module", device.cuda_module)
+    monkeypatch.setattr(kbuild, "array_module", lambda *arrays: device)
     monkeypatch.setitem(sys.modules, "cupy", device)      # the conv launchers `import cupy`
     return device
 

@@ -22,9 +22,9 @@ import pytest
 
 import kernels.cuda.conv as kconv
 import kernels.cuda.gemm as kgemm
-from kernels.cuda import nvrtc
+from kernels.cuda import build, nvrtc
+from kernels.errors import KernelDeviceError, KernelDTypeError, KernelShapeError
 from scratchvae import backend
-from scratchvae.errors import DTypeError, ShapeError
 
 CUDA_DIR = Path(kgemm.__file__).parent
 ARCHS = ("compute_80", "compute_90")          # A100, H100
@@ -135,7 +135,7 @@ def test_versions_and_best_version():
     assert kgemm.best_version("float64") == "v4_regblock"
     for v in kgemm.VERSIONS[:4]:
         assert kgemm.DTYPES[v] == ("float32", "float64")
-    with pytest.raises(DTypeError, match="float16"):
+    with pytest.raises(KernelDTypeError, match="float16"):
         kgemm.best_version(np.float16)
 
 
@@ -146,7 +146,7 @@ def test_name_expressions():
         "sgemm_v4_regblock<double, false, true>"
     assert kgemm.kernel_name("v5_vectorized", np.float32, True, False) == \
         "sgemm_v5_vectorized<true, false>"
-    with pytest.raises(DTypeError, match="v4_regblock"):       # names the versions that work
+    with pytest.raises(KernelDTypeError, match="v4_regblock"):       # names the versions that work
         kgemm.kernel_name("v5_vectorized", np.float64, False, False)
     with pytest.raises(ValueError, match="unknown sgemm version"):
         kgemm.kernel_name("v6", np.float32, False, False)
@@ -206,9 +206,9 @@ def test_launch_geometry_covers_the_output_exactly(version):
         assert (grid[0] - 1) * tm < M <= grid[0] * tm        # every row tile holds some rows
         assert (grid[1] - 1) * tn < N <= grid[1] * tn
     assert kgemm.launch_geometry("v4_regblock", 129, 257)[0] == (2, 3, 1)
-    with pytest.raises(ShapeError, match="gridDim.y"):
+    with pytest.raises(KernelShapeError, match="gridDim.y"):
         kgemm.launch_geometry(version, 1, 70000 * tn)
-    with pytest.raises(ShapeError):
+    with pytest.raises(KernelShapeError):
         kgemm.launch_geometry(version, 0, 5)
 
 
@@ -221,17 +221,17 @@ def test_check_operands_accepts_and_names_problems():
     assert kgemm.check_operands(np.zeros((3, 5), f32).T, b, bias=np.zeros(7, f32),
                                 out=np.zeros((5, 7), f32), activation="relu")[:3] == (5, 3, 7)
     cases = [
-        ((a, b.T), {}, ShapeError, "disagree on K"),
-        ((a, np.zeros(3, f32)), {}, ShapeError, "2-D"),
-        ((a, b.astype(f64)), {}, DTypeError, "float32 but b is float64"),
-        ((a.astype(np.int32), b.astype(np.int32)), {}, DTypeError, "int32"),
-        ((a, b), {"bias": np.zeros(5, f32)}, ShapeError, r"bias must have shape \(7,\)"),
-        ((a, b), {"bias": np.zeros(7, f64)}, DTypeError, "bias is float64"),
-        ((a, b), {"out": np.zeros((7, 5), f32)}, ShapeError, r"out must be \(5, 7\)"),
-        ((a, b), {"out": np.zeros((7, 5), f32).T}, ShapeError, "contiguous rows"),
+        ((a, b.T), {}, KernelShapeError, "disagree on K"),
+        ((a, np.zeros(3, f32)), {}, KernelShapeError, "2-D"),
+        ((a, b.astype(f64)), {}, KernelDTypeError, "float32 but b is float64"),
+        ((a.astype(np.int32), b.astype(np.int32)), {}, KernelDTypeError, "int32"),
+        ((a, b), {"bias": np.zeros(5, f32)}, KernelShapeError, r"bias must have shape \(7,\)"),
+        ((a, b), {"bias": np.zeros(7, f64)}, KernelDTypeError, "bias is float64"),
+        ((a, b), {"out": np.zeros((7, 5), f32)}, KernelShapeError, r"out must be \(5, 7\)"),
+        ((a, b), {"out": np.zeros((7, 5), f32).T}, KernelShapeError, "contiguous rows"),
         ((a, b), {"activation": "tanh"}, ValueError, "activation"),
         ((a, b), {"version": "v9"}, ValueError, "unknown sgemm version"),
-        ((a.astype(f64), b.astype(f64)), {"version": "v5_vectorized"}, DTypeError, "float32"),
+        ((a.astype(f64), b.astype(f64)), {"version": "v5_vectorized"}, KernelDTypeError, "float32"),
     ]
     for args, kwargs, error, match in cases:
         with pytest.raises(error, match=match):
@@ -242,7 +242,7 @@ def test_sgemm_refuses_numpy_arrays_after_validating():
     a, b = np.zeros((2, 3), np.float32), np.zeros((3, 4), np.float32)
     with pytest.raises(TypeError, match="CuPy"):
         kgemm.sgemm(a, b)
-    with pytest.raises(ShapeError):                      # validation comes first
+    with pytest.raises(KernelShapeError):                      # validation comes first
         kgemm.sgemm(a, a)
     with pytest.raises(ValueError, match="accumulate"):
         kgemm.sgemm(a, b, accumulate=True)
@@ -254,20 +254,24 @@ def test_conv_launch_geometry():
     assert kconv.launch_geometry(257)[0] == (2, 1, 1)
     big = kconv.THREADS * kconv.MAX_BLOCKS * 3            # the grid-stride loop takes the rest
     assert kconv.launch_geometry(big)[0] == (kconv.MAX_BLOCKS, 1, 1)
-    with pytest.raises(ShapeError):
+    with pytest.raises(KernelShapeError):
         kconv.launch_geometry(0)
-    with pytest.raises(DTypeError, match="float16"):
+    with pytest.raises(KernelDTypeError, match="float16"):
         kconv.kernel_name("im2col", np.float16)
 
 
 # ------------------------------------------------------------------- gateway
 def test_cuda_source_and_module_gateway():
     assert "sgemm_v1_naive" in backend.cuda_source("sgemm.cu")
+    assert backend.cuda_source("sgemm.cu") == build.cuda_source("sgemm.cu")
     with pytest.raises(FileNotFoundError):
         backend.cuda_source("nope.cu")
     if not backend.gpu_available():
         with pytest.raises(backend.DeviceError, match="needs CuPy and a GPU"):
             backend.cuda_module("sgemm.cu", ("sgemm_v1_naive<float, false, false>",))
+        with pytest.raises(KernelDeviceError, match=r"needs CuPy and a GPU.*\[gpu\]"):
+            build.cuda_module("sgemm.cu", ("sgemm_v1_naive<float, false, false>",))
+    assert build.array_module(np.zeros(2), None, 1.5) is np and build.array_module() is np
 
 
 def test_gpu_gemm_switch():

@@ -17,8 +17,8 @@ CUDA C (``*.cu``, compiled by NVRTC through ``cupy.RawModule`` at first use)
     with constant bounds, fully unrolled), ``float4`` loads with an explicit alignment
     contract, and C++ templates instantiated per dtype and transposition, so that one
     readable source yields float and double kernels whose operand layouts are
-    compile-time constants. The launchers get their kernels only through the device
-    gateway, ``scratchvae.backend.cuda_module``, which compiles and caches them.
+    compile-time constants. The launchers get their kernels only through
+    ``build.cuda_module``, which compiles and caches them (``build.py``).
 
 numba.cuda (``fused.py``, written in Python)
     the fused elementwise kernels (BCE from logits with its gradient, reparameterization
@@ -36,6 +36,7 @@ with every name expression the launchers use, for more than one architecture;
 numbers are checked on a GPU by ``tests/test_gpu_kernels.py`` and
 ``tests/test_gpu_layers.py`` (marked ``gpu``).
 
-Nothing here imports CuPy at import time: the launchers import it on their first call,
-through the gateway.
+Nothing here imports CuPy at import time: it is imported inside functions, at the first
+launch (``build.py`` to compile, the conv launchers to allocate their outputs). Nothing here
+imports ``scratchvae`` either; the errors are those of ``kernels/errors.py``.
 """

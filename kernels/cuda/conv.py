@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.conv import window_grid
-from scratchvae.errors import DTypeError, ShapeError
+from ..conv import window_grid
+from ..errors import KernelDTypeError, KernelShapeError
+from . import build
 
 __all__ = ["im2col_cuda", "col2im_cuda", "launch_geometry", "kernel_name", "name_expressions",
            "THREADS", "MAX_BLOCKS", "SOURCE", "OPTIONS"]
@@ -39,7 +40,7 @@ def kernel_name(kind: str, dtype) -> str:
     if kind not in ("im2col", "col2im"):
         raise ValueError(f"kind must be 'im2col' or 'col2im', got {kind!r}")
     if name not in _CTYPE:
-        raise DTypeError(f"{kind}_cuda supports float32 and float64, got {name}")
+        raise KernelDTypeError(f"{kind}_cuda supports float32 and float64, got {name}")
     return f"{kind}_nhwc<{_CTYPE[name]}>"
 
 
@@ -51,23 +52,21 @@ def name_expressions() -> tuple[str, ...]:
 def launch_geometry(total: int, threads: int = THREADS, max_blocks: int = MAX_BLOCKS):
     """(grid, block) for a grid-stride loop over ``total`` output elements (total >= 1)."""
     if total < 1:
-        raise ShapeError(f"a launch needs at least one element, got {total}")
+        raise KernelShapeError(f"a launch needs at least one element, got {total}")
     return (min(-(-total // threads), max_blocks), 1, 1), (threads, 1, 1)
 
 
 def _element_strides(x):
-    """Strides in elements (the kernels index with them); ShapeError if not whole."""
+    """Strides in elements (the kernels index with them); KernelShapeError if not whole."""
     item = x.dtype.itemsize
     if any(s % item for s in x.strides):
-        raise ShapeError(f"strides {tuple(x.strides)} are not multiples of the item size {item}")
+        raise KernelShapeError(f"strides {tuple(x.strides)} are not multiples of the item size {item}")
     return [np.int64(s // item) for s in x.strides]
 
 
 def _launch(kind, dtype, total, args):
-    from scratchvae.backend import cuda_module  # noqa: PLC0415 - needs CuPy and a GPU
-
     name = kernel_name(kind, dtype)
-    kernel = cuda_module(SOURCE, (name,), OPTIONS).get_function(name)
+    kernel = build.cuda_module(SOURCE, (name,), OPTIONS).get_function(name)
     grid, block = launch_geometry(total)
     kernel(grid, block, tuple(args))
 
@@ -86,14 +85,14 @@ def im2col_cuda(x, KH, KW, SH, SW, PH, PW, out=None):
     import cupy  # noqa: PLC0415 - reached only with CuPy arrays
 
     if x.ndim != 4:
-        raise ShapeError(f"im2col_cuda: x must be (N, H, W, C), got shape {tuple(x.shape)}")
+        raise KernelShapeError(f"im2col_cuda: x must be (N, H, W, C), got shape {tuple(x.shape)}")
     N, H, W, C = (int(s) for s in x.shape)
     OH, OW = window_grid(H, W, KH, KW, SH, SW, PH, PW)
     shape = (N, OH, OW, KH, KW, C)
     if out is None:
         out = cupy.empty(shape, dtype=x.dtype)
     elif tuple(out.shape) != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
-        raise ShapeError(f"im2col_cuda: out must be C-contiguous {shape} {x.dtype}, "
+        raise KernelShapeError(f"im2col_cuda: out must be C-contiguous {shape} {x.dtype}, "
                          f"got {tuple(out.shape)} {out.dtype}")
     total = N * OH * OW * KH * KW * C
     if total == 0:
@@ -117,11 +116,11 @@ def col2im_cuda(cols, H, W, SH, SW, PH, PW):
     import cupy  # noqa: PLC0415
 
     if cols.ndim != 6:
-        raise ShapeError(f"col2im_cuda: cols must be (N, OH, OW, KH, KW, C), "
+        raise KernelShapeError(f"col2im_cuda: cols must be (N, OH, OW, KH, KW, C), "
                          f"got shape {tuple(cols.shape)}")
     N, OH, OW, KH, KW, C = (int(s) for s in cols.shape)
     if window_grid(H, W, KH, KW, SH, SW, PH, PW) != (OH, OW):
-        raise ShapeError(f"col2im_cuda: a {H}×{W} image with kernel ({KH}, {KW}), stride "
+        raise KernelShapeError(f"col2im_cuda: a {H}×{W} image with kernel ({KH}, {KW}), stride "
                          f"({SH}, {SW}), padding ({PH}, {PW}) has a "
                          f"{window_grid(H, W, KH, KW, SH, SW, PH, PW)} window grid, but cols "
                          f"has {(OH, OW)}")

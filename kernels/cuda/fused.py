@@ -55,8 +55,8 @@ import warnings
 import numpy as np
 from numba import cuda, float64
 
-from kernels.elementwise import adam_update_reference, bce_logits_reference, flat_views
-from scratchvae.backend import get_array_module
+from ..elementwise import adam_update_reference, bce_logits_reference, flat_views
+from .build import array_module
 
 __all__ = ["THREADS", "MAX_THREADS", "MAX_BLOCKS", "usable", "reduce_rows", "bce_logits",
            "reparameterize", "reparameterize_backward", "kl_standard_normal", "adam_update",
@@ -96,9 +96,9 @@ def _stream(xp):
 
 def _same_float(*arrays, ndim=None):
     """Arrays of one float dtype (float32/float64) and one array module, optionally of rank ndim."""
-    dtype, xp = arrays[0].dtype, get_array_module(arrays[0])
+    dtype, xp = arrays[0].dtype, array_module(arrays[0])
     return (dtype in (np.float32, np.float64)
-            and all(a.dtype == dtype and get_array_module(a) is xp for a in arrays)
+            and all(a.dtype == dtype and array_module(a) is xp for a in arrays)
             and (ndim is None or all(a.ndim == ndim for a in arrays)))
 
 
@@ -211,7 +211,7 @@ def bce_logits(logits, x, scale, threads=None, blocks=None):
     """
     if not (_same_float(logits, x, ndim=2) and logits.shape == x.shape):
         return None
-    xp = get_array_module(logits)
+    xp = array_module(logits)
     if not usable(xp):
         return None
     N, D = logits.shape
@@ -299,7 +299,7 @@ def reparameterize(mu, logvar, eps, threads=None, blocks=None):
     """
     if not (_same_float(mu, logvar, eps, ndim=2) and mu.shape == logvar.shape == eps.shape):
         return None
-    xp = get_array_module(mu)
+    xp = array_module(mu)
     if not usable(xp):
         return None
     z, std = xp.empty(mu.shape, mu.dtype), xp.empty(mu.shape, mu.dtype)
@@ -313,7 +313,7 @@ def reparameterize_backward(dz, eps, std, threads=None, blocks=None):
     None if the arrays do not fit."""
     if not (_same_float(dz, eps, std, ndim=2) and dz.shape == eps.shape == std.shape):
         return None
-    xp = get_array_module(dz)
+    xp = array_module(dz)
     if not usable(xp):
         return None
     dlogvar = xp.empty(dz.shape, dz.dtype)
@@ -335,7 +335,7 @@ def kl_standard_normal(mu, logvar, scale, threads=None, blocks=None):
     """
     if not (_same_float(mu, logvar, ndim=2) and mu.shape == logvar.shape):
         return None
-    xp = get_array_module(mu)
+    xp = array_module(mu)
     if not usable(xp):
         return None
     N, L = mu.shape
@@ -378,7 +378,7 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_decay,
     """
     if not (_same_float(p, g, m, v) and p.shape == g.shape == m.shape == v.shape):
         return False
-    xp = get_array_module(p)
+    xp = array_module(p)
     views = flat_views(p, g, m, v)                       # works on CuPy arrays too
     if views is None or not usable(xp):
         return False

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchvae.errors import DTypeError, ShapeError
+from ..errors import KernelDTypeError, KernelShapeError
+from . import build
 
 __all__ = ["VERSIONS", "DTYPES", "TILES", "ACTIVATIONS", "best_version", "operand_layout",
            "launch_geometry", "kernel_name", "name_expressions", "check_operands",
@@ -79,7 +80,7 @@ def best_version(dtype) -> str:
         return "v5_vectorized"
     if name == "float64":
         return "v4_regblock"
-    raise DTypeError(f"sgemm supports float32 and float64, got {name}")
+    raise KernelDTypeError(f"sgemm supports float32 and float64, got {name}")
 
 
 def kernel_name(version: str, dtype, trans_a: bool, trans_b: bool) -> str:
@@ -89,7 +90,7 @@ def kernel_name(version: str, dtype, trans_a: bool, trans_b: bool) -> str:
         raise ValueError(f"unknown sgemm version {version!r}; use one of {VERSIONS}")
     if name not in DTYPES[version]:
         have = [v for v in VERSIONS if name in DTYPES[v]]
-        raise DTypeError(f"sgemm {version} is compiled for {DTYPES[version]} only, got {name}; "
+        raise KernelDTypeError(f"sgemm {version} is compiled for {DTYPES[version]} only, got {name}; "
                         f"versions for {name}: {have}")
     flags = f"{'true' if trans_a else 'false'}, {'true' if trans_b else 'false'}"
     if version == "v5_vectorized":
@@ -136,16 +137,16 @@ def float4_ok(ptr: int, ld: int) -> bool:
 
 def launch_geometry(version: str, M: int, N: int):
     """(grid, block) for an M×N output; blockIdx.x runs over row tiles, y over column
-    tiles (the kernels' convention). Raises ShapeError past CUDA's grid limits."""
+    tiles (the kernels' convention). Raises KernelShapeError past CUDA's grid limits."""
     if version not in TILES:
         raise ValueError(f"unknown sgemm version {version!r}; use one of {VERSIONS}")
     if M < 1 or N < 1:
-        raise ShapeError(f"sgemm launch needs M, N >= 1, got M={M}, N={N}")
+        raise KernelShapeError(f"sgemm launch needs M, N >= 1, got M={M}, N={N}")
     bx, by = TILES[version]["block"]
     tm, tn = TILES[version]["tile"]
     grid = (-(-M // tm), -(-N // tn), 1)
     if grid[1] > _GRID_Y_MAX:
-        raise ShapeError(f"sgemm {version}: N={N} needs {grid[1]} column tiles, more than "
+        raise KernelShapeError(f"sgemm {version}: N={N} needs {grid[1]} column tiles, more than "
                          f"CUDA's gridDim.y limit {_GRID_Y_MAX}")
     return grid, (bx, by, 1)
 
@@ -157,36 +158,36 @@ def check_operands(a, b, bias=None, out=None, activation="none", version=None):
     tested without a GPU. ``version=None`` picks :func:`best_version`.
     """
     if a.ndim != 2 or b.ndim != 2:
-        raise ShapeError(f"sgemm needs 2-D operands, got a {tuple(a.shape)} and b {tuple(b.shape)}")
+        raise KernelShapeError(f"sgemm needs 2-D operands, got a {tuple(a.shape)} and b {tuple(b.shape)}")
     M, K = (int(s) for s in a.shape)
     K2, N = (int(s) for s in b.shape)
     if K != K2:
-        raise ShapeError(f"sgemm: a (M, K) = {tuple(a.shape)} and b (K, N) = {tuple(b.shape)} "
+        raise KernelShapeError(f"sgemm: a (M, K) = {tuple(a.shape)} and b (K, N) = {tuple(b.shape)} "
                          f"disagree on K ({K} vs {K2})")
     if a.dtype != b.dtype:
-        raise DTypeError(f"sgemm: a is {a.dtype} but b is {b.dtype}; cast one first")
+        raise KernelDTypeError(f"sgemm: a is {a.dtype} but b is {b.dtype}; cast one first")
     dtype = np.dtype(a.dtype)
     if dtype.name not in ("float32", "float64"):
-        raise DTypeError(f"sgemm supports float32 and float64, got {dtype.name}")
+        raise KernelDTypeError(f"sgemm supports float32 and float64, got {dtype.name}")
     if max(M, K, N) > _INT32_MAX:
-        raise ShapeError(f"sgemm: dimensions must fit in int32, got M={M}, K={K}, N={N}")
+        raise KernelShapeError(f"sgemm: dimensions must fit in int32, got M={M}, K={K}, N={N}")
     version = best_version(dtype) if version is None else version
     kernel_name(version, dtype, False, False)          # unknown version / dtype → clear error
     if activation not in ACTIVATIONS:
         raise ValueError(f"sgemm: activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
     if bias is not None:
         if tuple(bias.shape) != (N,):
-            raise ShapeError(f"sgemm: bias must have shape ({N},) (one per column), "
+            raise KernelShapeError(f"sgemm: bias must have shape ({N},) (one per column), "
                              f"got {tuple(bias.shape)}")
         if bias.dtype != dtype:
-            raise DTypeError(f"sgemm: bias is {bias.dtype} but the operands are {dtype.name}")
+            raise KernelDTypeError(f"sgemm: bias is {bias.dtype} but the operands are {dtype.name}")
     if out is not None:
         if tuple(out.shape) != (M, N) or out.dtype != dtype:
-            raise ShapeError(f"sgemm: out must be ({M}, {N}) {dtype.name}, "
+            raise KernelShapeError(f"sgemm: out must be ({M}, {N}) {dtype.name}, "
                              f"got {tuple(out.shape)} {out.dtype}")
         layout = operand_layout(out.shape, out.strides, dtype.itemsize)
         if M > 0 and N > 0 and (layout is None or (layout[0] and N > 1)):
-            raise ShapeError(f"sgemm: out must have contiguous rows (strides (ldc·itemsize, "
+            raise KernelShapeError(f"sgemm: out must have contiguous rows (strides (ldc·itemsize, "
                              f"itemsize)), got strides {tuple(out.strides)}")
     return M, K, N, dtype, version
 
@@ -206,12 +207,10 @@ def sgemm(a, b, *, bias=None, activation="none", version=None, out=None, accumul
     Returns:
         out (M, N).
     """
-    from scratchvae.backend import cuda_module, get_array_module  # noqa: PLC0415
-
     M, K, N, dtype, version = check_operands(a, b, bias, out, activation, version)
     if accumulate and out is None:
         raise ValueError("sgemm: accumulate=True adds into out, so out must be given")
-    cp = get_array_module(a, b)
+    cp = build.array_module(a, b)
     if cp is np:
         raise TypeError("sgemm runs on CuPy arrays; for NumPy arrays use "
                         "scratchvae.functional.gemm.matmul")
@@ -232,7 +231,7 @@ def sgemm(a, b, *, bias=None, activation="none", version=None, out=None, accumul
     if has_bias:
         bias = cp.ascontiguousarray(bias)      # (N,): read as bias[n]
     name = kernel_name(version, dtype, ta, tb)
-    kernel = cuda_module(SOURCE, (name,), OPTIONS).get_function(name)
+    kernel = build.cuda_module(SOURCE, (name,), OPTIONS).get_function(name)
     grid, block = launch_geometry(version, M, N)
     args = [np.int32(M), np.int32(N), np.int32(K),
             a, np.int64(lda), b, np.int64(ldb), out, np.int64(ldc),
