@@ -5,8 +5,8 @@ runs it. A typo in a kernel would then surface only there. NVRTC itself needs no
 is a library that turns CUDA C++ source into PTX, shipped on its own as the pip wheel
 ``nvidia-cuda-nvrtc``. This module loads it with ctypes so that the tests can compile
 every kernel, with every template instantiation the launchers use, on any machine
-(``tests/test_cuda_sources.py``): a diagnostics entry point in the sense of STYLE
-lesson 4, the compile log being the report.
+(``tests/test_cuda_sources.py``). It is the CUDA kernels' diagnostics entry point (every
+kernel family has one, because the kernels are fragile): the compile log is the report.
 
 Public API
 ----------
