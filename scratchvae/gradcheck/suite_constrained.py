@@ -1,8 +1,9 @@
-"""Registry entries for the constrained VAEs (Lagrangian VAE of seed paper 003, GECO);
-importing this module adds them to ``CHECKS``.
+"""Registry entries for the constrained VAEs: the Lagrangian VAE (Ko & Ko, "A Study on
+the Optimization Problem of Variational AutoEncoder") and GECO, each with MSE and
+ParametricTanh, and with a Gaussian of learned variance.
 
-Same standard as :mod:`scratchvae.gradcheck.suite`: float64, eps 1e-6, rtol 1e-6,
-a random upstream gradient, every parameter checked, ε frozen.
+Checking standard: the one stated in :mod:`scratchvae.gradcheck.registry`, with ε
+frozen (each entry is :func:`~scratchvae.gradcheck.registry.model_check`).
 
 The multipliers are set away from their initial values (α = 0.7, λ = 2.3) so that a
 backward that drops a weight, or uses 1 in its place, fails: with α = 1 the two
@@ -12,27 +13,28 @@ held constant by design, and ``after_step`` is never called, so its state is fix
 """
 from __future__ import annotations
 
-from .suite import _register_model
+from .registry import register_model
 
 
-def _lagrangian(likelihood, **kw):
-    from ..models.lagrangian_vae import LagrangianVAE  # noqa: PLC0415 - as suite.py
+# Models are imported inside the builders: the gradcheck package does not import them.
+def lagrangian(likelihood, **kw):
+    from ..models import LagrangianVAE  # noqa: PLC0415
     model = LagrangianVAE(7, (5,), 2, likelihood=likelihood, activation="ptanh", delta=0.3,
                           seed=1, **kw)
     model.params["alpha"][...] = 0.7
     return model
 
 
-def _geco(likelihood, **kw):
-    from ..models.geco import GECOVAE  # noqa: PLC0415
+def geco(likelihood, **kw):
+    from ..models import GECOVAE  # noqa: PLC0415
     model = GECOVAE(7, (5,), 2, likelihood=likelihood, activation="ptanh", kappa=0.2, seed=1, **kw)
     model.buffers["lambda"][...] = 2.3
     return model
 
 
-_register_model("LagrangianVAE(mse, ptanh)", _lagrangian, "mse")
-_register_model("LagrangianVAE(gaussian, learned var)",
-                lambda lik: _lagrangian(lik, learn_variance=True), "gaussian")
-_register_model("GECOVAE(mse, ptanh)", _geco, "mse")
-_register_model("GECOVAE(gaussian, learned var)",
-                lambda lik: _geco(lik, learn_variance=True), "gaussian")
+register_model("LagrangianVAE(mse, ptanh)", lagrangian, "mse")
+register_model("LagrangianVAE(gaussian, learned var)",
+               lambda lik: lagrangian(lik, learn_variance=True), "gaussian")
+register_model("GECOVAE(mse, ptanh)", geco, "mse")
+register_model("GECOVAE(gaussian, learned var)",
+               lambda lik: geco(lik, learn_variance=True), "gaussian")

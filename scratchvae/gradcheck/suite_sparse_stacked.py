@@ -1,10 +1,11 @@
-"""Registry entries for the sparse and stacked autoencoders and the softmax-regression
-classifier; importing this module adds them to ``CHECKS``.
+"""Registry entries for the sparsity penalties (KL, L1), the softmax-regression
+classifier and its loss, and the sparse and stacked autoencoders (the whole stack
+fine-tuned, and each greedy stage on its own).
 
-Same standard as :mod:`scratchvae.gradcheck.suite`: float64, eps 1e-6, rtol 1e-6,
-no atol, a random upstream gradient (a random scalar for the scalar penalties),
-parameters checked like inputs. The penalties are checked on their own here and
-again inside the whole models, where their gradient joins the decoder's at the code.
+Checking standard: the one stated in :mod:`scratchvae.gradcheck.registry`; for the
+scalar penalties the random upstream gradient is a random scalar. The penalties are
+checked on their own here and again inside the whole models, where their gradient
+joins the decoder's at the code.
 
 Kinks kept away: the KL penalty's codes lie in [0.05, 0.95] (its ρ̂ far from the
 clamp); the L1 penalty's codes have |h| ≥ 0.1 (off the kink of |·| at 0).
@@ -13,19 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.softmax_regression import SoftmaxRegression, softmax_cross_entropy
 from ..functional.sparsity import (
     kl_sparsity_backward, kl_sparsity_forward, l1_sparsity_backward, l1_sparsity_forward,
 )
-from ..models.sparse_ae import SparseAutoencoder
-from ..models.stacked_ae import StackedAutoencoder
 from .core import check_function
-from .suite import _away_from_zero, _register_model, register
+from .registry import away_from_zero, register, register_model
 
 
 # ------------------------------------------------------------------ penalties
 @register("kl_sparsity")
-def _kl_sparsity(seed=0, **options):
+def check_kl_sparsity(seed=0, **options):
     rng = np.random.default_rng(seed)
     h = rng.uniform(0.05, 0.95, (5, 4))                   # sigmoid-range codes (N, L)
     rho = 0.1
@@ -38,9 +36,9 @@ def _kl_sparsity(seed=0, **options):
 
 
 @register("l1_sparsity")
-def _l1_sparsity(seed=0, **options):
+def check_l1_sparsity(seed=0, **options):
     rng = np.random.default_rng(seed)
-    h = _away_from_zero(rng, (5, 4))                      # both signs, off the kink at 0
+    h = away_from_zero(rng, (5, 4))                       # both signs, off the kink at 0
 
     def backward(dp):
         return {"h": l1_sparsity_backward(dp, l1_sparsity_forward(h)[1])}
@@ -50,8 +48,11 @@ def _l1_sparsity(seed=0, **options):
 
 
 # ----------------------------------------------------------- softmax regression
+# scratchvae.analysis imports scratchvae.models and scratchvae.train, so it is imported
+# inside the checks, as the models are below.
 @register("softmax_cross_entropy")
-def _softmax_ce(seed=0, **options):
+def check_softmax_cross_entropy(seed=0, **options):
+    from ..analysis.softmax_regression import softmax_cross_entropy  # noqa: PLC0415
     rng = np.random.default_rng(seed)
     logits = rng.normal(0, 3, (5, 4))
     y = rng.integers(0, 4, 5)
@@ -64,7 +65,8 @@ def _softmax_ce(seed=0, **options):
 
 
 @register("SoftmaxRegression(l2)")
-def _softmax_regression(seed=0, **options):
+def check_softmax_regression(seed=0, **options):
+    from ..analysis.softmax_regression import SoftmaxRegression  # noqa: PLC0415
     rng = np.random.default_rng(seed)
     clf = SoftmaxRegression(6, 4, l2=0.3, seed=seed)
     clf.params["W"][...] = rng.normal(0, 1, (6, 4))
@@ -82,25 +84,32 @@ def _softmax_regression(seed=0, **options):
 
 
 # ---------------------------------------------------------------------- models
-def _sparse_kl(likelihood):
+# Imported inside the builders: the gradcheck package does not import scratchvae.models.
+def sparse_kl(likelihood):
+    from ..models import SparseAutoencoder  # noqa: PLC0415
     return SparseAutoencoder(7, (5,), 4, likelihood=likelihood, penalty="kl", rho=0.2, beta=1.5,
                              activation="tanh", seed=1)
 
 
-def _sparse_l1(likelihood):
+def sparse_l1(likelihood):
+    from ..models import SparseAutoencoder  # noqa: PLC0415
     return SparseAutoencoder(7, (), 4, likelihood=likelihood, penalty="l1", beta=0.7,
                              code_activation="tanh", seed=1)
 
 
-def _stack(likelihood):
+def stack(likelihood):
+    from ..models import StackedAutoencoder  # noqa: PLC0415
     return StackedAutoencoder((7, 5, 3), likelihood=likelihood, activation="sigmoid", seed=1)
 
 
-_register_model("SparseAutoencoder(kl, bernoulli)", _sparse_kl, "bernoulli")
-_register_model("SparseAutoencoder(l1, mse)", _sparse_l1, "mse")
-_register_model("StackedAutoencoder(fine-tune)", _stack, "bernoulli")
-_register_model("StackedAutoencoder(fine-tune, gaussian, tanh)",
-                lambda lik: StackedAutoencoder((7, 5, 4, 3), likelihood=lik, activation="tanh",
-                                               seed=1), "gaussian")
-_register_model("StackedAEStage(0)", lambda lik: _stack(lik).stage(0), "bernoulli")
-_register_model("StackedAEStage(1)", lambda lik: _stack(lik).stage(1), "bernoulli")
+def stack_tanh(likelihood):
+    from ..models import StackedAutoencoder  # noqa: PLC0415
+    return StackedAutoencoder((7, 5, 4, 3), likelihood=likelihood, activation="tanh", seed=1)
+
+
+register_model("SparseAutoencoder(kl, bernoulli)", sparse_kl, "bernoulli")
+register_model("SparseAutoencoder(l1, mse)", sparse_l1, "mse")
+register_model("StackedAutoencoder(fine-tune)", stack, "bernoulli")
+register_model("StackedAutoencoder(fine-tune, gaussian, tanh)", stack_tanh, "gaussian")
+register_model("StackedAEStage(0)", lambda lik: stack(lik).stage(0), "bernoulli")
+register_model("StackedAEStage(1)", lambda lik: stack(lik).stage(1), "bernoulli")

@@ -1,9 +1,9 @@
 """Registry entries for the VAE-GAN family: the discriminator alone, the GAN losses,
 the feature-matching loss w.r.t. the decoder output, and each of the VAE-GAN's three
-objectives w.r.t. its own parameter group. Importing this module adds them to ``CHECKS``.
+objectives w.r.t. its own parameter group.
 
-Same standard as :mod:`scratchvae.gradcheck.suite`: float64, ε = 1e-6, rtol = 1e-6,
-a random upstream gradient, parameters checked like inputs, all noise (ε, z_p) frozen.
+Checking standard: the one stated in :mod:`scratchvae.gradcheck.registry`, with all
+noise (ε, z_p) frozen.
 
 Why per-group objective checks catch what matters here: the analytic gradient of a
 group must be the derivative of *its own* objective and nothing else. A decoder that
@@ -18,16 +18,16 @@ from ..distributions import gaussian_nll
 from ..functional.activations import sigmoid_backward, sigmoid_forward
 from ..functional.gan_losses import discriminator_loss, generator_loss
 from .core import check_function
-from .suite import _away_from_zero, _loss_check, register
-
-F64 = np.float64
+from .registry import F64, away_from_zero, loss_check, register, unit_weights
 
 
 # ----------------------------------------------------------------- discriminator
-def _discriminator(rng, activation, feature_layer):
-    from ..models.discriminator import Discriminator  # noqa: PLC0415 - suite imports early
+def discriminator(rng, activation, feature_layer):
+    """A float64 Discriminator 5-6-4 with every parameter, biases included, drawn from
+    N(0, 1) (unit scale, for the reason given in registry.unit_weights)."""
+    from ..models import Discriminator  # noqa: PLC0415 - the package does not import models
     dis = Discriminator(5, (6, 4), feature_layer, activation, seed=rng, dtype=F64)
-    for _, p, _ in dis.parameters():                  # unit-scale weights (see suite._model_check)
+    for _, p, _ in dis.parameters():
         p[...] = rng.normal(0, 1.0, p.shape)
     return dis
 
@@ -46,21 +46,22 @@ def check_discriminator(dis, x, op, **options):
     return check_function(lambda: dis.forward(x), backward, inputs, op=op, **options)
 
 
-def _register_discriminator(name, activation, feature_layer):
+def register_discriminator(name, activation, feature_layer):
     @register(name)
     def run(seed=0, **options):
         rng = np.random.default_rng(seed)
-        dis = _discriminator(rng, activation, feature_layer)
-        return check_discriminator(dis, _away_from_zero(rng, (4, 5)), name, seed=seed, **options)
+        dis = discriminator(rng, activation, feature_layer)
+        return check_discriminator(dis, away_from_zero(rng, (4, 5)), name, seed=seed, **options)
+    return run
 
 
-_register_discriminator("Discriminator(leaky_relu)", "leaky_relu", -1)
-_register_discriminator("Discriminator(tanh, l=1)", "tanh", 1)
+register_discriminator("Discriminator(leaky_relu)", "leaky_relu", -1)
+register_discriminator("Discriminator(tanh, l=1)", "tanh", 1)
 
 
 # -------------------------------------------------------------------- GAN losses
 @register("discriminator_loss")
-def _dis_loss(seed=0, **options):
+def check_discriminator_loss(seed=0, **options):
     rng = np.random.default_rng(seed)
     arrays = {"real": rng.normal(0, 2, (4, 1)), "rec": rng.normal(0, 2, (3, 1)),
               "pri": rng.normal(0, 2, (5, 1))}
@@ -68,10 +69,10 @@ def _dis_loss(seed=0, **options):
     def fn(real, rec, pri):
         loss, dreal, (drec, dpri) = discriminator_loss(real, rec, pri)
         return loss, {"real": dreal, "rec": drec, "pri": dpri}
-    return _loss_check("discriminator_loss", fn, arrays, list(arrays), seed, **options)
+    return loss_check("discriminator_loss", fn, arrays, list(arrays), seed, **options)
 
 
-def _register_generator_loss(kind, short):
+def register_generator_loss(kind, short):
     name = f"generator_loss({short})"                 # ≤ 28 characters: the CLI's op column
 
     @register(name)
@@ -82,21 +83,23 @@ def _register_generator_loss(kind, short):
         def fn(rec, pri):
             loss, (drec, dpri) = generator_loss(rec, pri, kind=kind)
             return loss, {"rec": drec, "pri": dpri}
-        return _loss_check(name, fn, arrays, list(arrays), seed, **options)
+        return loss_check(name, fn, arrays, list(arrays), seed, **options)
+    return run
 
 
-_register_generator_loss("non_saturating", "non-sat")
-_register_generator_loss("minimax", "minimax")
+register_generator_loss("non_saturating", "non-sat")
+register_generator_loss("minimax", "minimax")
 
 
 # ------------------------------------------- feature matching w.r.t. decoder output
 @register("VAEGAN L_llike(dec out)")
-def _feature_loss(seed=0, **options):
+def check_feature_loss(seed=0, **options):
     """L_llike = −log N(Dis_l(x) | Dis_l(σ(out)), I) w.r.t. the decoder logits ``out``,
-    with the discriminator a fixed function (the path the encoder's gradient takes)."""
-    from ..models.vae_gan import _params_fixed  # noqa: PLC0415
+    with the discriminator a fixed function (the path the encoder's gradient takes):
+    only ``out`` is checked, and the gradients that ``dis.backward`` accumulates in the
+    discriminator's own ``grads`` are never read."""
     rng = np.random.default_rng(seed)
-    dis = _discriminator(rng, "leaky_relu", 1)
+    dis = discriminator(rng, "leaky_relu", 1)
     x = rng.uniform(0.05, 0.95, (3, 5))
     out = rng.normal(0, 1.5, (3, 5))                   # decoder logits
     f_real = dis.forward(x)[1]                        # (3, F): the target, data only
@@ -106,10 +109,9 @@ def _feature_loss(seed=0, **options):
 
     def backward(dy):
         img, cache = sigmoid_forward(out)                    # x̃ = σ(out)
-        with _params_fixed(dis):
-            _, feat = dis.forward(img)
-            _, dfeat, _ = gaussian_nll(feat, f_real, 0.0)    # (Dis_l(x̃) − Dis_l(x)) / N
-            dimg = dis.backward(None, dfeat)
+        _, feat = dis.forward(img)
+        _, dfeat, _ = gaussian_nll(feat, f_real, 0.0)        # (Dis_l(x̃) − Dis_l(x)) / N
+        dimg = dis.backward(None, dfeat)
         return {"out": dy * sigmoid_backward(dimg, cache)}
 
     return check_function(forward, backward, {"out": out}, op="VAEGAN L_llike(dec out)",
@@ -117,14 +119,12 @@ def _feature_loss(seed=0, **options):
 
 
 # ------------------------------------------------ each objective, its own group
-def _vaegan(rng, generator_loss_kind):
-    from ..models.vae_gan import VAEGAN  # noqa: PLC0415
+def vaegan(rng, generator_loss_kind):
+    """A float64 VAE-GAN 7-5-2 with a 6-4 discriminator and unit-scale weights."""
+    from ..models import VAEGAN  # noqa: PLC0415
     model = VAEGAN(7, (5,), 2, dis_hidden=(6, 4), feature_layer=1, gamma=0.7,
                    generator_loss=generator_loss_kind, activation="tanh", seed=1, dtype=F64)
-    for pname, p, _ in model.parameters():
-        if pname.endswith(".W"):
-            p[...] = rng.normal(0, 1.0, p.shape)
-    return model
+    return unit_weights(model, rng)
 
 
 def check_objective(model, x, group, objective, loss_kwargs, op, **options):
@@ -143,18 +143,19 @@ def check_objective(model, x, group, objective, loss_kwargs, op, **options):
     return check_function(forward, backward, inputs, op=op, **options)
 
 
-def _register_objective(name, group, objective, kind="non_saturating"):
+def register_objective(name, group, objective, kind="non_saturating"):
     @register(name)
     def run(seed=0, **options):
         rng = np.random.default_rng(seed)
-        model = _vaegan(rng, kind)
+        model = vaegan(rng, kind)
         x = rng.uniform(0.05, 0.95, (3, model.input_dim))
         noise = {"eps": rng.standard_normal((3, model.latent_dim)),
                  "z_prior": rng.standard_normal((4, model.latent_dim))}    # frozen, M ≠ N
         return check_objective(model, x, group, objective, noise, name, seed=seed, **options)
+    return run
 
 
-_register_objective("VAEGAN enc: KL+L_llike", "encoder", "enc_objective")
-_register_objective("VAEGAN dec: γL_llike+L_gen", "decoder", "dec_objective")
-_register_objective("VAEGAN dec(minimax)", "decoder", "dec_objective", "minimax")
-_register_objective("VAEGAN dis: L_dis", "discriminator", "dis_objective")
+register_objective("VAEGAN enc: KL+L_llike", "encoder", "enc_objective")
+register_objective("VAEGAN dec: γL_llike+L_gen", "decoder", "dec_objective")
+register_objective("VAEGAN dec(minimax)", "decoder", "dec_objective", "minimax")
+register_objective("VAEGAN dis: L_dis", "discriminator", "dis_objective")

@@ -1,0 +1,104 @@
+"""Registry entries for the likelihoods, KL terms and the reparameterization of
+:mod:`scratchvae.distributions`: bernoulli_nll, gaussian_nll (fixed and learned
+variance), squared_error, kl_standard_normal, kl_diag_gaussians, reparameterize.
+
+Checking standard: the one stated in :mod:`scratchvae.gradcheck.registry`. A loss is
+checked w.r.t. its differentiable arguments only; the data x is a fixed target. The
+reparameterization's noise ε is drawn once and frozen.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..distributions import (
+    bernoulli_nll, gaussian_nll, kl_diag_gaussians, kl_standard_normal,
+    reparameterize_backward, reparameterize_forward, squared_error,
+)
+from .core import check_function
+from .registry import loss_check, register
+
+
+@register("bernoulli_nll")
+def check_bernoulli_nll(seed=0, reduction="mean", **options):
+    rng = np.random.default_rng(seed)
+    arrays = {"logits": rng.normal(0, 3, (4, 6)), "x": rng.uniform(0, 1, (4, 6))}
+
+    def fn(logits, x):
+        loss, dlogits = bernoulli_nll(logits, x, reduction)
+        return loss, {"logits": dlogits}
+    return loss_check("bernoulli_nll", fn, arrays, ["logits"], seed, **options)
+
+
+@register("gaussian_nll(fixed var)")
+def check_gaussian_nll_fixed(seed=0, **options):
+    rng = np.random.default_rng(seed)
+    arrays = {"mean": rng.normal(size=(4, 6)), "x": rng.normal(size=(4, 6))}
+
+    def fn(mean, x):
+        loss, dmean, _ = gaussian_nll(mean, x, -0.7)              # log σ² = −0.7, a constant
+        return loss, {"mean": dmean}
+    return loss_check("gaussian_nll(fixed var)", fn, arrays, ["mean"], seed, **options)
+
+
+@register("gaussian_nll(learned var)")
+def check_gaussian_nll_learned(seed=0, **options):
+    rng = np.random.default_rng(seed)
+    arrays = {"mean": rng.normal(size=(4, 6)), "x": rng.normal(size=(4, 6)),
+              "logvar": rng.normal(0, 0.5, (6,))}
+
+    def fn(mean, x, logvar):
+        loss, dmean, dlogvar = gaussian_nll(mean, x, logvar)
+        return loss, {"mean": dmean, "logvar": dlogvar}
+    return loss_check("gaussian_nll(learned var)", fn, arrays, ["mean", "logvar"], seed,
+                      **options)
+
+
+@register("squared_error")
+def check_squared_error(seed=0, **options):
+    rng = np.random.default_rng(seed)
+    arrays = {"pred": rng.normal(size=(4, 6)), "x": rng.normal(size=(4, 6))}
+
+    def fn(pred, x):
+        loss, dpred = squared_error(pred, x)
+        return loss, {"pred": dpred}
+    return loss_check("squared_error", fn, arrays, ["pred"], seed, **options)
+
+
+@register("kl_standard_normal")
+def check_kl_standard_normal(seed=0, **options):
+    rng = np.random.default_rng(seed)
+    arrays = {"mu": rng.normal(size=(4, 3)), "logvar": rng.normal(0, 0.7, (4, 3))}
+
+    def fn(mu, logvar):
+        loss, dmu, dlogvar = kl_standard_normal(mu, logvar)
+        return loss, {"mu": dmu, "logvar": dlogvar}
+    return loss_check("kl_standard_normal", fn, arrays, ["mu", "logvar"], seed, **options)
+
+
+@register("kl_diag_gaussians")
+def check_kl_diag_gaussians(seed=0, **options):
+    rng = np.random.default_rng(seed)
+    names = ["mu_q", "logvar_q", "mu_p", "logvar_p"]
+    arrays = {k: rng.normal(0, 0.7, (4, 3)) for k in names}
+
+    def fn(**a):
+        loss, grads = kl_diag_gaussians(**a)
+        return loss, dict(zip(names, grads))
+    return loss_check("kl_diag_gaussians", fn, arrays, names, seed, **options)
+
+
+@register("reparameterize")
+def check_reparameterize(seed=0, **options):
+    rng = np.random.default_rng(seed)
+    mu, logvar = rng.normal(size=(4, 3)), rng.normal(0, 0.7, (4, 3))
+    noise = rng.standard_normal((4, 3))                       # frozen ε (N, L)
+
+    def forward():
+        return reparameterize_forward(mu, logvar, noise)[0]
+
+    def backward(dz):
+        dmu, dlogvar = reparameterize_backward(dz, reparameterize_forward(mu, logvar, noise)[1])
+        return {"mu": dmu, "logvar": dlogvar}
+
+    return check_function(forward, backward, {"mu": mu, "logvar": logvar}, op="reparameterize",
+                          seed=seed, **options)
