@@ -9,6 +9,7 @@ import pytest
 from scratchvae import cli
 from scratchvae import nn
 from scratchvae.gradcheck import CHECKS, check_module
+from scratchvae.models import MODELS
 from scratchvae.train import load_checkpoint
 
 QUICK = ["--limit", "300", "--hidden", "32", "--latent-dim", "4", "--batch-size", "64", "--quiet"]
@@ -123,11 +124,61 @@ def test_module_entry_point_runs():
     assert "1 passed, 0 failed" in proc.stdout
 
 
+COMMON = ["--limit", "300", "--batch-size", "64", "--quiet"]
+MODEL_QUICK = {"conv-vae": [], "conv-iwae": [], "stacked-ae": ["--sizes", "32", "8"],
+               "cvae": ["--hidden", "32"]}
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_every_model_of_the_registry_trains_from_the_command_line(model, tmp_path):
+    out = tmp_path / model
+    extra = MODEL_QUICK.get(model, ["--hidden", "32"])
+    assert cli.main(["train", "--model", model, "--epochs", "1", "--out", str(out),
+                     *COMMON, *extra]) == 0
+    meta, _, _ = load_checkpoint(out / "checkpoint.npz")
+    assert meta["model_config"]["model"] == model and meta["epoch"] == 1
+    results = json.loads((out / "results.json").read_text())
+    assert all(np.isfinite(v) for v in results["test"].values())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "conv-vae", "--hidden", "32"], "--model conv-vae does not take --hidden"),
+    (["--model", "vae", "--k", "3"], "--model vae does not take --k"),
+    (["--model", "ae", "--beta", "2"], "--model ae does not take --beta"),
+    (["--model", "cvae", "--data", "cosine3d"], "has none"),
+    (["--model", "conv-vae", "--data", "cosine3d"], "needs image data"),
+    (["--model", "vae", "--pretrain-epochs", "1"], "no stages"),
+    (["--group-lr", "discriminator"], "GROUP=LR"),
+])
+def test_options_a_model_cannot_take_are_refused(argv, message, tmp_path, capsys):
+    assert cli.main(["train", "--epochs", "1", "--out", str(tmp_path / "r"), *COMMON,
+                     *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_stacked_ae_pretrains_stage_by_stage_before_fine_tuning(tmp_path):
+    out = tmp_path / "stacked"
+    assert cli.main(["train", "--model", "stacked-ae", "--sizes", "32", "8", "--epochs", "1",
+                     "--pretrain-epochs", "1", "--out", str(out), *COMMON]) == 0
+
+
+def test_vae_gan_trains_with_its_own_betas_and_a_group_rate(tmp_path):
+    out = tmp_path / "gan"
+    assert cli.main(["train", "--model", "vae-gan", "--hidden", "32", "--dis-hidden", "32",
+                     "--group-lr", "discriminator=3e-4", "--epochs", "1", "--out", str(out),
+                     *COMMON]) == 0
+    meta, _, _ = load_checkpoint(out / "checkpoint.npz")
+    assert meta["train_config"]["betas"] == [0.5, 0.999]
+    assert meta["train_config"]["group_lr"] == {"discriminator": 3e-4}
+    assert meta["optimizer"]["groups"]["discriminator"]["base_lr"] == 3e-4
+
+
 @pytest.mark.parametrize("model", ["iwae", "conv-iwae"])
 def test_train_iwae_models_keep_k_and_take_no_beta(model, tmp_path):
     out = tmp_path / model
+    extra = MODEL_QUICK.get(model, ["--hidden", "32"])
     assert cli.main(["train", "--model", model, "--k", "3", "--epochs", "1", "--kl-warmup", "0",
-                     "--out", str(out), *QUICK]) == 0
+                     "--latent-dim", "4", "--out", str(out), *COMMON, *extra]) == 0
     meta, _, _ = load_checkpoint(out / "checkpoint.npz")
     assert meta["model_config"]["model"] == model and meta["model_config"]["k"] == 3
     assert "beta" not in meta["model_config"]

@@ -27,6 +27,8 @@ Optional hooks, declared here with their defaults (a model overrides what it has
     kl_weight             the weight β of the KL term, settable; ``None`` for a model
                           without one. The Trainer's KL warm-up ramps it, and refuses
                           a model whose ``kl_weight`` is None.
+    optimizer_defaults    settings a model trains best with unless told otherwise, e.g.
+                          ``{"betas": (0.5, 0.999)}`` for a GAN; the CLI reads them.
     rng                   the model's own Generator for the noise it draws during
                           training (ε, corruption), saved in checkpoints; absent if the
                           model draws nothing. Evaluation passes ``rng=`` instead.
@@ -52,6 +54,8 @@ class Model(Module):
     terms: tuple[str, ...] = ("loss",)
     #: the arrays of one batch, in the order ``loss_and_grads`` takes them
     inputs: tuple[str, ...] = ("x",)
+    #: training settings this model prefers unless told otherwise (module docstring)
+    optimizer_defaults: dict = {}
     # A model that draws noise sets ``self.rng`` (module docstring); one that draws
     # nothing has no ``rng`` attribute at all.
 

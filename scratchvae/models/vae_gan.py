@@ -130,6 +130,7 @@ class VAEGAN(VAEBase):
                                            seed=init_rng, dtype=dtype)
 
     kl_weight = None                    # the encoder's objective is KL + L_llike, unweighted
+    optimizer_defaults = {"betas": (0.5, 0.999)}   # less momentum against a moving opponent
 
     def parameter_groups(self) -> dict[str, list]:
         """``{"encoder"|"decoder"|"discriminator": [(name, param, grad), ...]}`` — one
