@@ -1,5 +1,6 @@
-"""What every benchmark here shares: the machine's description, thread control, and
-side-by-side interleaved timing (ratios are what to read on a shared, noisy machine).
+"""What every benchmark here shares: the machine's description, thread control,
+side-by-side interleaved timing (ratios are what to read on a shared, noisy machine),
+and GEMM operands in the layouts the layers pass them.
 
 The scripts import it as ``from common import ...``: Python puts a script's own folder
 first on ``sys.path``, so ``python benchmarks/<name>.py`` finds it with no set-up.
@@ -117,3 +118,10 @@ def set_threads(n):
     return ", ".join(done) + " (OpenBLAS not found: set OPENBLAS_NUM_THREADS)"
 
 
+def make_operands(M, K, N, la, lb, dtype, rng):
+    """A (M, K) and B (K, N) in the requested layouts ('t' = transposed view)."""
+    A = rng.standard_normal((K, M)).astype(dtype).T if la == "t" else \
+        rng.standard_normal((M, K)).astype(dtype)
+    B = rng.standard_normal((N, K)).astype(dtype).T if lb == "t" else \
+        rng.standard_normal((K, N)).astype(dtype)
+    return A, B

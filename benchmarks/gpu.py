@@ -52,109 +52,55 @@ calls of at least ~1 ms each, between an event pair; the median per-call time of
 samples is reported (and the best). Ours are timed with CuPy's events, PyTorch with its
 own; both run on the legacy default stream. Without CuPy or a GPU the script exits with
 status 2 and a one-line message.
+
+This file holds the three sections and the command line; the helpers are beside it and
+re-exported here (``gpu.X``): ``gpu_device.py`` (probe, versions, CUDA-event timing),
+``cudnn_reference.py`` (the two ways to reach cuDNN), ``shapes.py`` (the steps' GEMM and
+conv shapes, FLOPs), ``contenders.py`` (the models and their PyTorch twins) and
+``gpu_report.py`` (the round-off check, the tables, the docs block).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
-import math
 import os
-import platform
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from conv_vae import BATCH, _copy_params, _torch_vae_loss, build_model, torch_model
+from contenders import BATCH, build_model, copy_params, torch_model, torch_vae_loss
+from cudnn_reference import CupyxCudnn, TorchCudnn, conv_reference
+from docs_block import replace_marked_block
+from gpu_device import (Clock, cuda_version, cudnn_version, gpu_info, import_torch_cuda,
+                        probe_gpu, time_cuda)
 from gpu_report import (  # the pure helpers, re-exported: gpu.X keeps working
-    BEGIN, DOCS, END, ROOT, TOL_FACTOR, Mismatch, _ms, _pct, _version, check_close,
-    command_line, conv_flops, conv_layer_specs, conv_table, cudnn_version, gemm_flops,
-    layer_gemms, layer_name, markdown_table, new_results, param_layers, render_markdown,
-    replace_marked_block, roundoff_ratio, sgemm_table, steps_table, unique_shapes,
-    vae_gemm_shapes, vae_models, write_docs)
+    BEGIN, DOCS, END, ROOT, TOL_FACTOR, Mismatch, _ms, _pct, check_close, command_line,
+    conv_table, markdown_table, new_results, render_markdown, sgemm_table, steps_table,
+    write_docs)
 from scratchvae.nn import ConvTranspose2d
+from shapes import (conv_flops, conv_layer_specs, gemm_flops, layer_gemms, layer_name,
+                    param_layers, unique_shapes, vae_gemm_shapes, vae_models)
 
 SQUARES = (512, 1024, 2048, 4096, 8192)
 QUICK_SQUARES = (512, 1024)
 NAIVE_MAX = 2048           # v1_naive above this takes minutes per call: skipped
 STEP_MODELS = ("MLP VAE", "conv VAE")
 
-__all__ = [  # the script's own names, then the helpers it re-exports from gpu_report
-    "main", "probe_gpu", "time_cuda", "bench_sgemm", "bench_conv", "bench_steps",
-    "conv_reference", "TorchCudnn", "CupyxCudnn", "ours_step", "torch_step", "step_batch",
-    "gpu_info", "SQUARES", "QUICK_SQUARES", "NAIVE_MAX", "STEP_MODELS",
+__all__ = [  # the script's own names, then the helpers it re-exports
+    "main", "bench_sgemm", "bench_conv", "bench_steps", "ours_step", "torch_step",
+    "step_batch", "SQUARES", "QUICK_SQUARES", "NAIVE_MAX", "STEP_MODELS",
+    "probe_gpu", "time_cuda", "Clock", "gpu_info", "cuda_version", "cudnn_version",
+    "conv_reference", "TorchCudnn", "CupyxCudnn",
     "BEGIN", "DOCS", "END", "ROOT", "TOL_FACTOR", "Mismatch", "check_close", "command_line",
-    "conv_flops", "conv_layer_specs", "conv_table", "cudnn_version", "gemm_flops",
-    "layer_gemms", "layer_name", "markdown_table", "new_results", "param_layers",
-    "render_markdown", "replace_marked_block", "roundoff_ratio", "sgemm_table",
-    "steps_table", "unique_shapes", "vae_gemm_shapes", "vae_models", "write_docs"]
+    "conv_table", "markdown_table", "new_results", "render_markdown", "replace_marked_block",
+    "sgemm_table", "steps_table", "write_docs",
+    "conv_flops", "conv_layer_specs", "gemm_flops", "layer_gemms", "layer_name",
+    "param_layers", "unique_shapes", "vae_gemm_shapes", "vae_models"]
 
 
 # ================================================================ the GPU parts
-def probe_gpu(import_module=importlib.import_module):
-    """(cupy, None) when CuPy imports and sees a CUDA device, else (None, one-line reason)."""
-    try:
-        cp = import_module("cupy")
-    except Exception as exc:  # noqa: BLE001 - ImportError, or a broken CUDA install
-        return None, (f"CuPy is not installed or does not import ({type(exc).__name__}: {exc}); "
-                      "this benchmark needs CuPy and an NVIDIA GPU (pip install -e '.[gpu]')")
-    try:
-        n = cp.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # noqa: BLE001 - CUDARuntimeError without a driver or device
-        return None, f"no CUDA GPU usable by CuPy ({type(exc).__name__}: {exc})"
-    if n < 1:
-        return None, "no CUDA GPU: CuPy sees 0 devices"
-    return cp, None
-
-
-class _Clock:
-    """CUDA events of one library: ``event()`` and ``elapsed_s(start, end)``."""
-
-    def __init__(self, lib, name):
-        self.lib, self.name = lib, name
-
-    def event(self):
-        if self.name == "torch":
-            return self.lib.cuda.Event(enable_timing=True)
-        return self.lib.cuda.Event()
-
-    def elapsed_s(self, a, b):
-        b.synchronize()
-        if self.name == "torch":
-            return a.elapsed_time(b) / 1e3
-        return self.lib.cuda.get_elapsed_time(a, b) / 1e3
-
-
-def time_cuda(fn, clock, cfg):
-    """Median and best seconds per call of fn on the GPU.
-
-    Warm-up (``cfg["warmup"]`` calls: kernels compile, pools fill), one call to size
-    the samples, then samples of ``calls`` back-to-back calls (≥ cfg["sample_s"]) each
-    between two events, as many as fit in cfg["target_s"] (cfg["min"]…cfg["max"]).
-    """
-    a, b = clock.event(), clock.event()
-    for _ in range(cfg["warmup"]):
-        fn()
-    a.record()
-    fn()
-    b.record()
-    t1 = max(clock.elapsed_s(a, b), 1e-7)
-    calls = max(1, math.ceil(cfg["sample_s"] / t1))
-    n = int(min(max(cfg["target_s"] / (calls * t1), cfg["min"]), cfg["max"]))
-    samples = []
-    for _ in range(n):
-        a.record()
-        for _ in range(calls):
-            fn()
-        b.record()
-        samples.append(clock.elapsed_s(a, b) / calls)
-    return {"median_s": statistics.median(samples), "best_s": min(samples),
-            "samples": n, "calls_per_sample": calls}
-
-
 def _uniform(cp, shape, seed, low=-1.0, high=1.0):
     rs = cp.random.RandomState(seed)
     return (rs.random_sample(shape, dtype=cp.float32) * (high - low) + low).astype(cp.float32)
@@ -209,124 +155,19 @@ def _bench_gemm(cp, label, group, M, K, N, layout, seed, cfg):
             f"sgemm {v} {M}×{K}×{N} {layout} ({label})", sgemm(a, b, version=v), ref,
             abs_ref, K, TF32_HINT)
         fns[v] = (lambda v=v: sgemm(a, b, version=v, out=out))
-    clock = _Clock(cp, "cupy")
+    clock = Clock(cp, "cupy")
     for name, fn in fns.items():
         row["times"][name] = time_cuda(fn, clock, cfg)
     return row
 
 
 # -------------------------------------------------------------------- 2. conv
-class TorchCudnn:
-    """cuDNN as PyTorch calls it: ``aten.convolution`` and ``aten.convolution_backward``
-    (the ops autograd runs for conv2d and conv_transpose2d). Takes and returns CuPy
-    arrays (zero-copy through DLPack)."""
-
-    def __init__(self, torch, cp):
-        self.torch, self.cp = torch, cp
-        self.name = f"cuDNN {cudnn_version(torch.backends.cudnn.version())} via PyTorch"
-
-    def _t(self, a):
-        return self.torch.from_dlpack(self.cp.ascontiguousarray(a))
-
-    def prepare(self, *arrays):
-        return [self._t(a) for a in arrays]
-
-    def fwd(self, x, W, b, stride, padding, transposed):
-        return self.torch.ops.aten.convolution(x, W, b, [stride] * 2, [padding] * 2, [1, 1],
-                                               transposed, [0, 0], 1)
-
-    def bwd(self, dy, x, W, stride, padding, transposed, input_grad):
-        C_out = W.shape[1] if transposed else W.shape[0]
-        return self.torch.ops.aten.convolution_backward(
-            dy, x, W, [C_out], [stride] * 2, [padding] * 2, [1, 1], transposed, [0, 0], 1,
-            [bool(input_grad), True, True])
-
-    def to_cupy(self, t):
-        return None if t is None else self.cp.asarray(t)
-
-
-class CupyxCudnn:
-    """cuDNN through ``cupyx.cudnn``: the three primitives of a convolution A —
-    forward, backward data (Aᵀ) and backward filter — give both layers:
-
-        Conv2d:  y = A x,   dx = Aᵀ dy,  dW = filter(x, dy)
-        ConvT:   y = Aᵀ x,  dx = A dy,   dW = filter(dy, x)      (W read as A's weight)
-    """
-
-    def __init__(self, cudnn, cp):
-        self.cudnn, self.cp = cudnn, cp
-        self.name = f"cuDNN {cudnn_version(cp.cuda.cudnn.getVersion())} via cupyx.cudnn"
-
-    def prepare(self, *arrays):
-        return [None if a is None else self.cp.ascontiguousarray(a) for a in arrays]
-
-    def _a(self, x, W, b, s, p, out_hw):
-        y = self.cp.empty((x.shape[0], W.shape[0], *out_hw), dtype=x.dtype)
-        self.cudnn.convolution_forward(x, W, b, y, (p, p), (s, s), (1, 1), 1,
-                                       auto_tune=True, tensor_core="never")
-        return y
-
-    def _at(self, W, gy, b, s, p, out_hw):
-        gx = self.cp.empty((gy.shape[0], W.shape[1], *out_hw), dtype=gy.dtype)
-        self.cudnn.convolution_backward_data(W, gy, b, gx, (p, p), (s, s), (1, 1), 1,
-                                             deterministic=False, auto_tune=True,
-                                             tensor_core="never")
-        return gx
-
-    def _filter(self, x, gy, W_shape, s, p):
-        gW = self.cp.empty(W_shape, dtype=x.dtype)
-        self.cudnn.convolution_backward_filter(x, gy, gW, (p, p), (s, s), (1, 1), 1,
-                                               deterministic=False, auto_tune=True,
-                                               tensor_core="never")
-        return gW
-
-    def fwd(self, x, W, b, stride, padding, transposed):
-        H, W_ = x.shape[2:]
-        K = W.shape[2]
-        if transposed:
-            hw = ((H - 1) * stride - 2 * padding + K, (W_ - 1) * stride - 2 * padding + K)
-            return self._at(W, x, b, stride, padding, hw)
-        hw = ((H + 2 * padding - K) // stride + 1, (W_ + 2 * padding - K) // stride + 1)
-        return self._a(x, W, b, stride, padding, hw)
-
-    def bwd(self, dy, x, W, stride, padding, transposed, input_grad):
-        db = dy.sum(axis=(0, 2, 3))
-        hw = x.shape[2:]
-        if transposed:
-            dx = self._a(dy, W, None, stride, padding, hw) if input_grad else None
-            return dx, self._filter(dy, x, W.shape, stride, padding), db
-        dx = self._at(W, dy, None, stride, padding, hw) if input_grad else None
-        return dx, self._filter(x, dy, W.shape, stride, padding), db
-
-    def to_cupy(self, a):
-        return a
-
-
-def conv_reference(cp, torch, choice, log):
-    """The cuDNN backend: cupyx.cudnn when it imports and runs a tiny conv, else PyTorch."""
-    if choice in ("auto", "cupyx"):
-        try:
-            import cupyx.cudnn as cudnn  # noqa: PLC0415 - optional; gone in newer CuPy
-            ref = CupyxCudnn(cudnn, cp)
-            ref.fwd(cp.ones((1, 1, 4, 4), cp.float32), cp.ones((1, 1, 2, 2), cp.float32), None,
-                    1, 0, False)
-            return ref, None
-        except Exception as exc:  # noqa: BLE001 - no cuDNN library, removed module, ...
-            why = f"cupyx.cudnn unusable ({type(exc).__name__}: {str(exc)[:120]})"
-            if choice == "cupyx":
-                return None, why
-            log(f"{why}; using PyTorch's cuDNN")
-    if torch is None:
-        return None, "no cuDNN reference: cupyx.cudnn unusable and PyTorch not importable"
-    return TorchCudnn(torch, cp), None
-
-
 def bench_conv(cp, ref, cfg, log, batch=BATCH):
     """Section 2: each conv layer of the conv VAE, ours against the cuDNN reference ``ref``."""
     from scratchvae.functional.conv import (  # noqa: PLC0415
         conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward)
-    ours_clock = _Clock(cp, "cupy")
-    ref_clock = _Clock(ref.torch, "torch") if isinstance(ref, TorchCudnn) else ours_clock
+    ours_clock = Clock(cp, "cupy")
+    ref_clock = Clock(ref.torch, "torch") if isinstance(ref, TorchCudnn) else ours_clock
     rows = []
     for i, spec in enumerate(conv_layer_specs()):
         layer, (C, H, W_) = spec["layer"], spec["in_shape"]
@@ -414,19 +255,19 @@ def torch_step(torch, kind):
     model = build_model(kind)
     L = model.latent_dim
     modules, forward = torch_model(torch, kind, L)
-    _copy_params(torch, model, modules)
+    copy_params(torch, model, modules)
     for m in modules:
         m.cuda()
     tx, teps = torch.from_numpy(x_np).cuda(), torch.from_numpy(eps_np).cuda()
     with torch.no_grad():
         h, logits = forward(tx, teps)
-        loss = float(_torch_vae_loss(torch, h, logits, tx, L)[0])
+        loss = float(torch_vae_loss(torch, h, logits, tx, L)[0])
     topt = torch.optim.Adam([p for m in modules for p in m.parameters()], 1e-3)
 
     def step():
         topt.zero_grad(set_to_none=False)
         h, logits = forward(tx, teps)
-        _torch_vae_loss(torch, h, logits, tx, L)[0].backward()
+        torch_vae_loss(torch, h, logits, tx, L)[0].backward()
         topt.step()
     return step, loss
 
@@ -434,7 +275,7 @@ def torch_step(torch, kind):
 def bench_steps(cp, torch, cfg, log, notes):
     """Section 3: training steps, ours (our SGEMM / cuBLAS GEMMs) and PyTorch CUDA."""
     from scratchvae import backend  # noqa: PLC0415
-    ours_clock = _Clock(cp, "cupy")
+    ours_clock = Clock(cp, "cupy")
     cublas = hasattr(backend, "set_gpu_gemm")
     if not cublas:
         notes.append("no backend.set_gpu_gemm: the 'cuBLAS GEMMs' column is missing")
@@ -454,7 +295,7 @@ def bench_steps(cp, torch, cfg, log, notes):
                                "batch and weights; the timing would compare different work")
         row = {"model": kind, "loss": loss, "ours_cublas": None, "torch": None}
         for name, (step, _) in contenders.items():
-            clock = _Clock(torch, "torch") if name == "torch" else ours_clock
+            clock = Clock(torch, "torch") if name == "torch" else ours_clock
             row[name] = time_cuda(step, clock, cfg)
         rows.append(row)
         log(f"step {kind}: " + ", ".join(f"{k} {_ms(row[k]['median_s'])} ms"
@@ -472,26 +313,6 @@ def _configs(quick):
             "vae": dict(warmup=3, sample_s=2e-3, target_s=0.25, min=10, max=100),
             "conv": dict(warmup=3, sample_s=2e-3, target_s=0.3, min=10, max=100),
             "steps": dict(warmup=5, sample_s=5e-3, target_s=1.5, min=15, max=200)}
-
-
-def gpu_info(cp, torch, ref):
-    props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
-    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
-    info = {"gpu": name, "compute_capability": f"{props['major']}.{props['minor']}",
-            "sms": props.get("multiProcessorCount"),
-            "memory_gib": props.get("totalGlobalMem", 0) / 2 ** 30,
-            "cuda_runtime": _version(cp.cuda.runtime.runtimeGetVersion()),
-            "cuda_driver": _version(cp.cuda.runtime.driverGetVersion()),
-            "cupy": cp.__version__, "torch": torch.__version__ if torch else "(not installed)",
-            "cudnn": ref.name if ref else "(none)", "python": platform.python_version(),
-            "numpy": np.__version__}
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
-        info["driver"] = out.stdout.strip() or "?"
-    except (OSError, subprocess.SubprocessError):
-        info["driver"] = "?"
-    return info
 
 
 def _parser():
@@ -527,20 +348,6 @@ def _finish(results, args):
     return 0
 
 
-def _import_torch():
-    """PyTorch with CUDA and TF32 off, or None."""
-    try:
-        import torch  # noqa: PLC0415 - optional: the reference of sections 2 and 3
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
-        return None
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.benchmark = True          # cuDNN autotuned, as cupyx's auto_tune
-    return torch
-
-
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.from_json:
@@ -574,7 +381,7 @@ def main(argv=None):
         print(msg, flush=True)
 
     cfgs = _configs(args.quick)
-    torch = _import_torch() if {"conv", "steps"} & set(sections) else None
+    torch = import_torch_cuda() if {"conv", "steps"} & set(sections) else None
     notes = []
     ref = None
     if "conv" in sections:

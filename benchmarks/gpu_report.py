@@ -1,10 +1,10 @@
 """Pure helpers of benchmarks/gpu.py, none of which needs a GPU, CuPy or PyTorch.
 
-It holds the GEMM and conv shapes of the two VAEs (:func:`vae_gemm_shapes`,
-:func:`conv_layer_specs`), their FLOP counts, the float32 round-off check that every
-result passes before it is timed (:func:`check_close`, :class:`Mismatch`), the settings
-and header of a run's JSON, the markdown tables rendered from that JSON, the version
-strings, and the replacement of the block between the docs markers in docs/benchmarks.md.
+It holds the float32 round-off check that every result passes before it is timed
+(:func:`check_close`, :class:`Mismatch`), the settings and header of a run's JSON, the
+markdown tables rendered from that JSON, and the writing of those tables between the
+gpu.py markers of docs/benchmarks.md. The shapes and FLOP counts the sections time are
+in ``shapes.py``; the GPU itself (probe, versions, CUDA-event timing) in ``gpu_device.py``.
 
 benchmarks/gpu.py, the runnable script, imports these (and re-exports them) around its
 three timed sections; ``gpu.py --from-json`` renders a saved run with this module alone.
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from conv_vae import BATCH
-from scratchvae.models import VAE, ConvVAE
-from scratchvae.nn import Conv2d, ConvTranspose2d, Flatten, Linear, Unflatten
+from contenders import BATCH
+from docs_block import DOCS, ROOT, write_block
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "benchmarks.md"
+__all__ = ["BEGIN", "END", "DOCS", "ROOT", "TOL_FACTOR", "Mismatch", "roundoff_ratio",
+           "check_close", "markdown_table", "write_docs", "sgemm_table", "conv_table",
+           "steps_table", "render_markdown", "command_line", "new_results"]
+
 BEGIN, END = "<!-- gpu.py:begin -->", "<!-- gpu.py:end -->"
 TOL_FACTOR = 4.0           # the round-off bound is TOL_FACTOR·√K·ε₃₂ of Σ|a||b|
 
@@ -31,132 +32,7 @@ class Mismatch(AssertionError):
     """A kernel's result differs from the reference: the timings would be meaningless."""
 
 
-# ------------------------------------------------------------ shapes and FLOPs
-def gemm_flops(M: int, K: int, N: int) -> int:
-    """Floating-point operations of C (M, N) = A (M, K) · B (K, N): one multiply and one
-    add per term, 2·M·K·N."""
-    return 2 * int(M) * int(K) * int(N)
-
-
-def conv_flops(N: int, C_in: int, C_out: int, KH: int, KW: int, H: int, W: int,
-               stride=1, padding=0, transposed: bool = False) -> int:
-    """Multiply-adds ×2 of one conv pass at batch N, input C_in×H×W.
-
-    Conv2d(C_in→C_out): 2·N·OH·OW·C_out·C_in·KH·KW, OH = (H + 2P − KH)//S + 1 — each output
-    sums C_in·KH·KW products. ConvTranspose2d(C_in→C_out): 2·N·H·W·C_in·C_out·KH·KW — each
-    input pixel scatters C_out·KH·KW products. The forward, dx and dW are each one GEMM of
-    this size (the im2col GEMM and its two adjoints), so all three passes count the same.
-    """
-    if transposed:
-        return 2 * N * H * W * C_in * C_out * KH * KW
-    OH, OW = (H + 2 * padding - KH) // stride + 1, (W + 2 * padding - KW) // stride + 1
-    return 2 * N * OH * OW * C_out * C_in * KH * KW
-
-
-def param_layers(model):
-    """Yield ``(where, layer, in_shape, first)`` for every Linear, Conv2d and
-    ConvTranspose2d of the model's encoder and decoder, in forward order.
-
-    in_shape is one example's input shape ((D,) or (C, H, W)), found by walking the
-    layers from the model's input sizes; ``first`` marks the encoder's first layer with
-    parameters, whose dX the training step skips (its input is data).
-    """
-    for part, seq, shape in (("encoder", model.encoder, (model.input_dim,)),
-                             ("decoder", model.decoder, (model.latent_dim,))):
-        first = part == "encoder"
-        for i, layer in enumerate(seq.layers):
-            where = f"{part}[{i}]"
-            if isinstance(layer, Linear):
-                yield where, layer, shape, first
-                shape, first = (layer.out_features,), False
-            elif isinstance(layer, (Conv2d, ConvTranspose2d)):
-                yield where, layer, shape, first
-                shape, first = (layer.out_channels, *layer.output_shape(*shape[1:])), False
-            elif isinstance(layer, Unflatten):
-                shape = tuple(layer.shape)
-            elif isinstance(layer, Flatten):
-                shape = (math.prod(shape),)
-            # activations keep the shape
-
-
-def layer_gemms(layer, in_shape, batch: int, first: bool):
-    """The GEMMs (name, M, K, N, layout) of one layer's forward and backward, as the
-    functional code runs them (``scratchvae.functional.linear`` / ``.conv``):
-
-        Linear(D→M):      fwd x·W (B, D)(D, M)   dX dy·Wᵀ (B, M)(M, D)   dW xᵀ·dy (D, B)(B, M)
-        Conv2d(C→F):      R = B·OH·OW, K = KH·KW·C
-                          fwd cols·Wmatᵀ (R, K)(K, F)   dX dy2·Wmat (R, F)(F, K)
-                          dW dy2ᵀ·cols (F, R)(R, K)
-        ConvT(Cin→Cout):  R = B·H·W, K = KH·KW·Cout
-                          fwd x2·Wmat (R, Cin)(Cin, K)  dX dcols·Wmatᵀ (R, K)(K, Cin)
-                          dW x2ᵀ·dcols (Cin, R)(R, K)
-
-    layout says which operand is a transposed view ("T": Wᵀ, Wmatᵀ, xᵀ, dy2ᵀ, x2ᵀ) and
-    which is C-contiguous ("N"). dX is left out for ``first`` (the encoder's first layer:
-    its input is data).
-    """
-    B = int(batch)
-    if isinstance(layer, Linear):
-        D, M = layer.in_features, layer.out_features
-        gemms = [("fwd", B, D, M, "NN"), ("dX", B, M, D, "NT"), ("dW", D, B, M, "TN")]
-    elif isinstance(layer, Conv2d):
-        C, H, W = in_shape
-        (KH, KW), F = layer.kernel_size, layer.out_channels
-        OH, OW = layer.output_shape(H, W)
-        R, K = B * OH * OW, KH * KW * C
-        gemms = [("fwd", R, K, F, "NT"), ("dX", R, F, K, "NN"), ("dW", F, R, K, "TN")]
-    elif isinstance(layer, ConvTranspose2d):
-        C_in, H, W = in_shape
-        (KH, KW), C_out = layer.kernel_size, layer.out_channels
-        R, K = B * H * W, KH * KW * C_out
-        gemms = [("fwd", R, C_in, K, "NN"), ("dX", R, K, C_in, "NT"), ("dW", C_in, R, K, "TN")]
-    else:
-        raise TypeError(f"no GEMMs known for {type(layer).__name__}")
-    return [g for g in gemms if not (first and g[0] == "dX")]
-
-
-def layer_name(layer) -> str:
-    if isinstance(layer, Linear):
-        return f"Linear({layer.in_features},{layer.out_features})"
-    kind = "Conv2d" if isinstance(layer, Conv2d) else "ConvT"
-    return f"{kind}({layer.in_channels},{layer.out_channels},{layer.kernel_size[0]})"
-
-
-def vae_models():
-    """The two models of the benchmark: MLP VAE 784-400-20 and the conv VAE (32, 64), L=20."""
-    return {"MLP VAE": VAE(784, (400,), 20, seed=0),
-            "conv VAE": ConvVAE((1, 28, 28), (32, 64), 20, seed=0)}
-
-
-def vae_gemm_shapes(batch: int = BATCH, models=None):
-    """Every GEMM of one training step of each model: a list of (label, M, K, N, layout),
-    e.g. ``("MLP VAE enc Linear(784,400) fwd", 128, 784, 400, "NN")``."""
-    out = []
-    for mname, model in (models or vae_models()).items():
-        for where, layer, shape, first in param_layers(model):
-            for g, M, K, N, layout in layer_gemms(layer, shape, batch, first):
-                part = where[:3]                                  # "enc" / "dec"
-                out.append((f"{mname} {part} {layer_name(layer)} {g}", M, K, N, layout))
-    return out
-
-
-def unique_shapes(shapes):
-    """Merge entries of equal (M, K, N, layout), joining their labels with ' = ', first
-    order kept."""
-    merged = {}
-    for label, *key in shapes:
-        merged.setdefault(tuple(key), []).append(label)
-    return [(" = ".join(labels), *key) for key, labels in merged.items()]
-
-
-def conv_layer_specs():
-    """The conv VAE's convolutions as dicts (where, name, layer, in_shape (C, H, W), first)."""
-    model = vae_models()["conv VAE"]
-    return [dict(where=where, name=layer_name(layer), layer=layer, in_shape=shape, first=first)
-            for where, layer, shape, first in param_layers(model)
-            if isinstance(layer, (Conv2d, ConvTranspose2d))]
-
-
+# ----------------------------------------------------------- the round-off check
 def roundoff_ratio(c, ref, abs_ref, k: int):
     """Worst |c − ref| / (TOL_FACTOR·√k·ε₃₂·abs_ref) over all entries: ≤ 1 passes.
 
@@ -190,6 +66,7 @@ def check_close(what, c, ref, abs_ref, k, hint=""):
     return ratio
 
 
+# ------------------------------------------------------------ markdown and docs
 def markdown_table(header, rows) -> str:
     """A GitHub markdown table; cells are str()-ed."""
     lines = ["| " + " | ".join(str(h) for h in header) + " |",
@@ -198,21 +75,11 @@ def markdown_table(header, rows) -> str:
     return "\n".join(lines)
 
 
-def replace_marked_block(doc: str, text: str, begin: str = BEGIN, end: str = END) -> str:
-    """doc with everything between the begin and end markers replaced by text (markers
-    kept). ValueError when a marker is missing or they are out of order."""
-    i, j = doc.find(begin), doc.find(end)
-    if i < 0 or j < 0 or j < i:
-        raise ValueError(f"markers {begin} … {end} not found (in that order)")
-    return doc[:i] + f"{begin}\n{text}\n{end}" + doc[j + len(end):]
-
-
 def write_docs(text: str, path: Path = DOCS) -> None:
     """Write ``text`` between the gpu.py markers of ``path``; a clear error if they are absent."""
     path = Path(path)
     try:
-        doc = path.read_text()
-        path.write_text(replace_marked_block(doc, text))
+        write_block(text, BEGIN, END, path, append=False)
     except (OSError, ValueError) as exc:
         raise SystemExit(
             f"gpu.py --write-docs: cannot write into {path} ({exc}). Add the two lines\n"
@@ -326,17 +193,3 @@ def new_results(machine, command: str, quick: bool, timing, notes):
             "settings": {"command": command, "quick": quick, "timing": timing,
                          "tol_factor": TOL_FACTOR, "batch": BATCH},
             "notes": notes}
-
-
-# --------------------------------------------------------------------- versions
-def _version(v: int) -> str:
-    """CUDA's version integer 1000·major + 10·minor → "major.minor"."""
-    return f"{v // 1000}.{v % 1000 // 10}"
-
-
-def cudnn_version(v) -> str:
-    """cuDNN's version integer → "major.minor.patch": 10000·major + 100·minor + patch from
-    cuDNN 9 on, 1000·major + 100·minor + patch before."""
-    v = int(v)
-    major, rest = (v // 10000, v % 10000) if v >= 90000 else (v // 1000, v % 1000)
-    return f"{major}.{rest // 100}.{rest % 100}"

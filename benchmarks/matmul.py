@@ -6,8 +6,8 @@ Run from the repository root (takes ~3 minutes; --quick ~20 s):
     python benchmarks/matmul.py --dtype float64
     python benchmarks/matmul.py --quick --json bench.json --fail-below 0.8
 
-Shapes are the GEMMs of one MLP-VAE training step at batch 128 (STYLE: notation
-M, K, N with C (M, N) = A (M, K) @ B (K, N); layers store W as (in, out)):
+Shapes are the GEMMs of one MLP-VAE training step at batch 128 (notation as in the
+kernels: C (M, N) = A (M, K) @ B (K, N); layers store W as (in, out)):
 
     forward  y  = x  @ W      (B, in)  @ (in, out)    A, B C-contiguous
     dx       dx = dy @ W.T    (B, out) @ (out, in)    B is a transposed view
@@ -28,10 +28,10 @@ benchmark measures that interference, not the kernels. The same applies to real
 code that alternates OpenBLAS GEMMs with Numba parallel kernels: use one or the
 other in a hot loop, or OPENBLAS_NUM_THREADS=1.
 
-The kernel's speed is fragile to small rewrites (STYLE lesson 4): ``--fail-below
-R`` exits 1 when any ratio drops below R, to notice a regression. ``--threads N``
-sets both Numba's and OpenBLAS's thread counts (1 gives steadier numbers on a
-busy machine).
+The kernel's speed is fragile to small rewrites (the list is in kernels/gemm_tiles.py;
+the measurements in docs/kernels/gemm.md): ``--fail-below R`` exits 1 when any ratio
+drops below R, to notice a regression. ``--threads N`` sets both Numba's and OpenBLAS's
+thread counts (1 gives steadier numbers on a busy machine).
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ import sys
 import numpy as np
 
 from common import machine_info as common_machine_info
-from common import set_threads, time_side_by_side
+from common import make_operands, set_threads, time_side_by_side
 from kernels.matmul import KC, MC, MR, NC, NR, matmul_numba
 
 # name -> (M, K, N, layout of A, layout of B); "t" = a transposed view of a C array
@@ -69,15 +69,6 @@ QUICK = ("Linear(784,400) fwd", "Linear(784,400) dx", "Linear(784,400) dW",
 def machine_info():
     """The shared description plus this kernel's tile constants."""
     return {**common_machine_info(), "tiles": {"MR": MR, "NR": NR, "KC": KC, "MC": MC, "NC": NC}}
-
-
-def make_operands(M, K, N, la, lb, dtype, rng):
-    """A (M, K) and B (K, N) in the requested layouts ('t' = transposed view)."""
-    A = rng.standard_normal((K, M)).astype(dtype).T if la == "t" else \
-        rng.standard_normal((M, K)).astype(dtype)
-    B = rng.standard_normal((N, K)).astype(dtype).T if lb == "t" else \
-        rng.standard_normal((K, N)).astype(dtype)
-    return A, B
 
 
 def run(shapes, dtype, repeats, target_s, pause_s, rng):

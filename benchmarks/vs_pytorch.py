@@ -17,7 +17,7 @@ What is measured, all float32, batch 128 (B), Adam lr 1e-3, Bernoulli likelihood
     steps    one training step (zero grads, forward, loss, backward, Adam) on a fixed
              batch, for the Numba path, the NumPy path and PyTorch, timed interleaved
              (``common.time_side_by_side``): medians of --repeats samples. The step
-             closures, the PyTorch models and the equal-loss check come from conv_vae.py.
+             closures, the PyTorch models and the equal-loss check come from contenders.py.
     floor    the time the step's GEMMs alone take in ``numpy.matmul`` (OpenBLAS):
              Σ_i FLOPs_i ÷ GFLOP/s_i over the GEMMs of one step, GFLOP/s_i measured on
              each exact shape and layout in this run, with the same threads.
@@ -30,25 +30,17 @@ What is measured, all float32, batch 128 (B), Adam lr 1e-3, Bernoulli likelihood
              test −ELBO (nats, mean over images) on the fixed-seed binarized test set,
              with one ε per test image drawn in NumPy and fed to both.
 
-GEMM FLOPs of one step. Notation: C (M, N) = A (M, K) @ B (K, N), 2·M·K·N FLOPs; the
-layout says which operand is a transposed view ("t") rather than C-contiguous ("n").
+GEMM FLOPs of one step: C (M, N) = A (M, K) @ B (K, N) is 2·M·K·N FLOPs, and the GEMMs of
+each layer's forward, dx and dW are counted by hand in ``step_gemms.py`` (its docstring
+has the table). The first layer of each encoder takes data, so its dx is not computed:
+scratchvae skips it (``backward(input_grad=False)``), and so does PyTorch, whose autograd
+computes no gradient for an input that does not require one. Before timing, the script
+traces the GEMMs a real step runs and checks them against this count
+(``check_gemm_count``).
 
-    Linear(D→F), x (B, D), W (D, F):     forward  x @ W          B×D×F   nn
-                                         dx       dy @ W.T       B×F×D   nt
-                                         dW       x.T @ dy       D×B×F   tn
-    Conv2d(C→F, k, s, p), R = B·OH·OW rows, Kc = k·k·C (im2col; functional/conv.py):
-                                         forward  cols @ Wmat.T  R×Kc×F  nt
-                                         dW       dy2.T @ cols   F×R×Kc  tn
-                                         dx       dy2 @ Wmat     R×F×Kc  nn   (then col2im)
-    ConvTranspose2d(Ci→Co), R = B·H·W input pixels, Kt = k·k·Co:
-                                         forward  x2 @ Wmat      R×Ci×Kt nn   (then col2im)
-                                         dx       dcols @ Wmat.T R×Kt×Ci nt
-                                         dW       x2.T @ dcols   Ci×R×Kt tn
-
-The first layer of each encoder takes data, so its dx is not computed: scratchvae
-skips it (``backward(input_grad=False)``), and so does PyTorch, whose autograd computes
-no gradient for an input that does not require one. Before timing, the script traces
-the GEMMs a real step runs and checks them against this count (``check_gemm_count``).
+The models, their PyTorch twins and the step closures come from ``contenders.py``, the
+interleaved timing and the machine's description from ``common.py``, the docs block is
+written by ``docs_block.py``.
 """
 from __future__ import annotations
 
@@ -58,132 +50,25 @@ import math
 import os
 import sys
 import time
-from collections import Counter, namedtuple
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from common import machine_info, set_threads, time_side_by_side
-from conv_vae import (BATCH, _copy_params, _torch, _torch_vae_loss, build_model,
-                      check_same_loss, step_contenders, torch_model, write_docs)
-from matmul import make_operands
+from common import machine_info, make_operands, set_threads, time_side_by_side
+from contenders import (BATCH, build_model, check_same_loss, copy_params, import_torch,
+                        step_contenders, torch_model, torch_vae_loss)
+from docs_block import write_block
 from kernels.matmul import matmul_numba
 from scratchvae.backend import use_cpu_kernels
 from scratchvae.data import BatchIterator, binarize, binarize_fixed, load_dataset
 from scratchvae.errors import DataError
 from scratchvae.optim import Adam
+from step_gemms import STEP_GEMMS, check_gemm_count, gemm_flops, gemm_key, unique_shapes
 
-KINDS = ("MLP VAE", "conv VAE")        # the names conv_vae.build_model knows
+KINDS = ("MLP VAE", "conv VAE")        # the names contenders.build_model knows
 BEGIN, END = "<!-- vs_pytorch.py:begin -->", "<!-- vs_pytorch.py:end -->"
 HEADING = "## scratchvae vs PyTorch (benchmarks/vs_pytorch.py)"
-
-# --------------------------------------------------------------- GEMMs of one step
-Gemm = namedtuple("Gemm", "layer role M K N layout")   # C (M, N) = A (M, K) @ B (K, N)
-
-
-def gemm_flops(g) -> int:
-    return 2 * g.M * g.K * g.N
-
-
-def linear_gemms(B, D, F, input_grad=True):
-    """The GEMMs of Linear(D→F) on a batch of B: forward, dx (unless skipped), dW."""
-    name = f"Linear({D},{F})"
-    return [Gemm(name, "fwd", B, D, F, "nn")] \
-        + ([Gemm(name, "dx", B, F, D, "nt")] if input_grad else []) \
-        + [Gemm(name, "dW", D, B, F, "tn")]
-
-
-def conv_gemms(B, C, H, W, F, k=4, s=2, p=1, input_grad=True):
-    """The im2col GEMMs of Conv2d(C→F, k, s, p) on (B, C, H, W)."""
-    OH, OW = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
-    R, Kc, name = B * OH * OW, k * k * C, f"Conv2d({C},{F}) {H}×{W}"
-    return [Gemm(name, "fwd", R, Kc, F, "nt"), Gemm(name, "dW", F, R, Kc, "tn")] \
-        + ([Gemm(name, "dx", R, F, Kc, "nn")] if input_grad else [])
-
-
-def conv_transpose_gemms(B, Ci, H, W, Co, k=4, input_grad=True):
-    """The GEMMs of ConvTranspose2d(Ci→Co, kernel k) on (B, Ci, H, W): R = B·H·W rows."""
-    R, Kt, name = B * H * W, k * k * Co, f"ConvT({Ci},{Co}) {H}×{W}"
-    return [Gemm(name, "fwd", R, Ci, Kt, "nn")] \
-        + ([Gemm(name, "dx", R, Kt, Ci, "nt")] if input_grad else []) \
-        + [Gemm(name, "dW", Ci, R, Kt, "tn")]
-
-
-def mlp_vae_gemms(B=BATCH, D=784, hidden=400, L=20):
-    """One step of the MLP VAE D-hidden-L: encoder D→h→2L (no dx for x), decoder L→h→D."""
-    return (linear_gemms(B, D, hidden, input_grad=False) + linear_gemms(B, hidden, 2 * L)
-            + linear_gemms(B, L, hidden) + linear_gemms(B, hidden, D))
-
-
-def conv_vae_gemms(B=BATCH, C=1, H=28, W=28, c1=32, c2=64, L=20):
-    """One step of the conv VAE (k4 s2 p1): H → H/2 → H/4 and back (models/conv_vae.py)."""
-    h2, w2, h4, w4 = H // 2, W // 2, H // 4, W // 4
-    inner = c2 * h4 * w4
-    return (conv_gemms(B, C, H, W, c1, input_grad=False) + conv_gemms(B, c1, h2, w2, c2)
-            + linear_gemms(B, inner, 2 * L) + linear_gemms(B, L, inner)
-            + conv_transpose_gemms(B, c2, h4, w4, c1) + conv_transpose_gemms(B, c1, h2, w2, C))
-
-
-STEP_GEMMS = {"MLP VAE": mlp_vae_gemms, "conv VAE": conv_vae_gemms}
-
-
-def gemm_key(g):
-    return (g.M, g.K, g.N, g.layout)
-
-
-def unique_shapes(gemms_by_kind):
-    """{(M, K, N, layout): {"uses": [(kind, layer, role)], "count": {kind: n}}}, each shape once."""
-    shapes = {}
-    for kind, gemms in gemms_by_kind.items():
-        for g in gemms:
-            entry = shapes.setdefault(gemm_key(g), {"uses": [], "count": Counter()})
-            entry["uses"].append((kind, g.layer, g.role))
-            entry["count"][kind] += 1
-    return shapes
-
-
-def trace_gemms(model, x, eps):
-    """(M, K, N, layout) of every GEMM one Numba-path step of ``model`` runs on (x, ε).
-
-    Wraps the ``matmul`` that Linear and the convolutions call (functional/gemm.py).
-    """
-    import scratchvae.functional.conv as conv_mod  # noqa: PLC0415
-    import scratchvae.functional.linear as linear_mod  # noqa: PLC0415
-
-    def layout(a):
-        return "n" if a.flags.c_contiguous else "t" if a.flags.f_contiguous else "s"
-
-    seen, saved = [], {m: m.matmul for m in (linear_mod, conv_mod)}
-
-    def recording(original):
-        def matmul(a, b):
-            seen.append((a.shape[0], a.shape[1], b.shape[1], layout(a) + layout(b)))
-            return original(a, b)
-        return matmul
-    try:
-        for m, original in saved.items():
-            m.matmul = recording(original)
-        with use_cpu_kernels("numba"):
-            model.zero_grad()
-            model.loss_and_grads(x, eps=eps)
-    finally:
-        for m, original in saved.items():
-            m.matmul = original
-    return seen
-
-
-def check_gemm_count(kind, batch=8):
-    """Raise unless the GEMMs a real step runs are exactly those STEP_GEMMS[kind] counts."""
-    model = build_model(kind)
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (batch, model.input_dim)).astype(np.float32)
-    eps = rng.standard_normal((batch, model.latent_dim)).astype(np.float32)
-    traced = Counter(trace_gemms(model, x, eps))
-    counted = Counter(gemm_key(g) for g in STEP_GEMMS[kind](batch))
-    if traced != counted:
-        raise AssertionError(f"{kind}: the step runs GEMMs {sorted(traced.elements())} but the "
-                             f"FLOP count assumes {sorted(counted.elements())}")
 
 
 # ----------------------------------------------------------------- GEMM timings
@@ -263,7 +148,7 @@ def neg_elbo_torch(torch, forward, L, x, eps, batch=1000):
         for i in range(0, len(x), batch):
             tx, te = torch.from_numpy(x[i:i + batch]), torch.from_numpy(eps[i:i + batch])
             h, logits = forward(tx, te)
-            total += float(_torch_vae_loss(torch, h, logits, tx, L)[0]) * len(tx)
+            total += float(torch_vae_loss(torch, h, logits, tx, L)[0]) * len(tx)
     return total / len(x)
 
 
@@ -278,7 +163,7 @@ def equal_epochs(kind, torch, train_x, test_x, epochs, seed=0):
         (len(test_x), L), dtype=np.float32)                               # (Nt, L)
     if torch is not None:
         modules, forward = torch_model(torch, kind, L)
-        _copy_params(torch, model, modules)
+        copy_params(torch, model, modules)
         check_same_loss(torch, kind, model, forward, x_test[:BATCH], eps_test[:BATCH])
         topt = torch.optim.Adam([p for m in modules for p in m.parameters()], 1e-3)
     steps = epochs * math.ceil(len(train_x) / BATCH)
@@ -301,7 +186,7 @@ def equal_epochs(kind, torch, train_x, test_x, epochs, seed=0):
         tx = torch.from_numpy(xb)
         topt.zero_grad(set_to_none=False)
         h, logits = forward(tx, torch.from_numpy(eb))
-        _torch_vae_loss(torch, h, logits, tx, L)[0].backward()
+        torch_vae_loss(torch, h, logits, tx, L)[0].backward()
         topt.step()
     res["torch_train_s"] = time.perf_counter() - t0
     res["torch_neg_elbo"] = neg_elbo_torch(torch, forward, L, x_test, eps_test)
@@ -547,8 +432,8 @@ def main(argv=None):
     s.epochs = {"MLP VAE": args.epochs_mlp or s.epochs["MLP VAE"],
                 "conv VAE": args.epochs_conv or s.epochs["conv VAE"]}
     # PyTorch first: it must load its own OpenMP runtime before Numba starts its threads
-    # (see conv_vae._torch); the other order slowed PyTorch's steps 1.6-2.4x here.
-    torch = _torch(s.threads)
+    # (see contenders.import_torch); the other order slowed PyTorch's steps 1.6-2.4x here.
+    torch = import_torch(s.threads)
     threads = set_threads(s.threads)
     print(f"threads: {threads}; torch: {torch.__version__ if torch else 'not installed'}",
           flush=True)
@@ -569,7 +454,7 @@ def main(argv=None):
         Path(args.json).write_text(json.dumps(results, indent=2, default=float) + "\n")
         print(f"wrote {args.json}")
     if args.write_docs:
-        write_docs(text, begin=BEGIN, end=END, heading=HEADING)
+        write_block(text, BEGIN, END, heading=HEADING)
         print("wrote docs/benchmarks.md")
     return 0
 

@@ -47,6 +47,9 @@ The ideas that make them fast
   kernels compute the in-bounds range kw_lo ≤ kw < kw_hi once per window column and
   move one run of (kw_hi − kw_lo)·C values, so even C = 1 (the first layer) gets a
   vector loop; a bounds test per (kw, c) would leave C = 1 slower than NumPy.
+* The copy and add loops index slices with non-negative ``range`` variables
+  (``dst[t] = src[t]``), so Numba's negative-index wraparound check folds away and LLVM
+  vectorises them; an index built from a runtime offset (``base + t``) would not.
 
 The references, ``im2col_reference`` and ``col2im_reference``, are the definitions above
 written as six nested loops; ``tests/test_kernels_conv.py`` compares the kernels with

@@ -214,7 +214,7 @@ def test_roundoff_check_passes_float32_and_catches_a_missing_term(gpu):
 
 # -------------------------------------------------------------------- report
 def test_version_strings(gpu):
-    assert gpu._version(13000) == "13.0" and gpu._version(12040) == "12.4"
+    assert gpu.cuda_version(13000) == "13.0" and gpu.cuda_version(12040) == "12.4"
     assert gpu.cudnn_version(91002) == "9.10.2" and gpu.cudnn_version(8907) == "8.9.7"
 
 
@@ -269,12 +269,13 @@ def test_render_markdown(gpu):
 
 def test_replace_marked_block(gpu):
     doc = "intro\n<!-- gpu.py:begin -->\nold\ntable\n<!-- gpu.py:end -->\noutro\n"
-    assert gpu.replace_marked_block(doc, "new") == (
+    markers = gpu.BEGIN, gpu.END
+    assert gpu.replace_marked_block(doc, "new", *markers) == (
         "intro\n<!-- gpu.py:begin -->\nnew\n<!-- gpu.py:end -->\noutro\n")
     with pytest.raises(ValueError, match="not found"):
-        gpu.replace_marked_block("no markers", "new")
+        gpu.replace_marked_block("no markers", "new", *markers)
     with pytest.raises(ValueError):
-        gpu.replace_marked_block(f"{gpu.END}\n{gpu.BEGIN}", "new")
+        gpu.replace_marked_block(f"{gpu.END}\n{gpu.BEGIN}", "new", *markers)
 
 
 def test_write_docs_on_a_temp_file(gpu, tmp_path):
@@ -337,7 +338,7 @@ TINY = dict(warmup=0, sample_s=0.0, target_s=0.0, min=1, max=1)
 
 def test_time_cuda_counts_calls(gpu):
     calls = []
-    stats = gpu.time_cuda(lambda: calls.append(1), gpu._Clock(_fake_cupy(), "cupy"),
+    stats = gpu.time_cuda(lambda: calls.append(1), gpu.Clock(_fake_cupy(), "cupy"),
                           dict(warmup=2, sample_s=0.0, target_s=0.0, min=3, max=5))
     assert stats["samples"] == 3 and stats["calls_per_sample"] == 1
     assert len(calls) == 2 + 1 + 3                          # warm-up, sizing call, samples

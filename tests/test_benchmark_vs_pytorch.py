@@ -1,6 +1,7 @@
-"""benchmarks/vs_pytorch.py: the step FLOP counts against a hand count and against the GEMMs
-a real step runs, the shape lists, the aggregates, the target logic, the docs marker
-replacement, and the JSON of a tiny run (no torch, timing stubbed out)."""
+"""benchmarks/vs_pytorch.py and its hand count of the steps' GEMMs (benchmarks/step_gemms.py):
+the step FLOP counts against a hand count and against the GEMMs a real step runs, the shape
+lists, the aggregates, the target logic, the docs marker replacement, and the JSON of a tiny
+run (no torch, timing stubbed out)."""
 import importlib
 import json
 import math
@@ -13,18 +14,29 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def vp():
-    """The benchmark module (its folder is put on sys.path only while it imports)."""
+def _bench_module(name):
+    """A module of benchmarks/ (its folder is put on sys.path only while it imports)."""
     sys.path.insert(0, str(BENCH))
     try:
-        return importlib.import_module("vs_pytorch")
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCH))
 
 
+@pytest.fixture(scope="module")
+def vp():
+    """The benchmark script."""
+    return _bench_module("vs_pytorch")
+
+
+@pytest.fixture(scope="module")
+def sg():
+    """The hand count of the steps' GEMMs that the script's FLOP floor uses."""
+    return _bench_module("step_gemms")
+
+
 # ------------------------------------------------------------------ FLOP counts
-def test_mlp_vae_gemms_by_hand(vp):
+def test_mlp_vae_gemms_by_hand(sg):
     B = 128
     expected = [   # (M, K, N, layout) in the order linear_gemms lists them, layer by layer
         (B, 784, 400, "nn"), (784, B, 400, "tn"),                        # Linear(784,400), no dx
@@ -32,13 +44,13 @@ def test_mlp_vae_gemms_by_hand(vp):
         (B, 20, 400, "nn"), (B, 400, 20, "nt"), (20, B, 400, "tn"),      # Linear(20,400)
         (B, 400, 784, "nn"), (B, 784, 400, "nt"), (400, B, 784, "tn"),   # Linear(400,784)
     ]
-    gemms = vp.mlp_vae_gemms()
-    assert [vp.gemm_key(g) for g in gemms] == expected
+    gemms = sg.mlp_vae_gemms()
+    assert [sg.gemm_key(g) for g in gemms] == expected
     # 2·B·(784·400·2 + 400·40·3 + 20·400·3 + 400·784·3) = 256 · 1,640,000
-    assert sum(map(vp.gemm_flops, gemms)) == 419_840_000
+    assert sum(map(sg.gemm_flops, gemms)) == 419_840_000
 
 
-def test_conv_vae_gemms_by_hand(vp):
+def test_conv_vae_gemms_by_hand(sg):
     B = 128
     R1, R2 = B * 14 * 14, B * 7 * 7          # 25088 and 6272 patch rows / input pixels
     expected = [
@@ -49,29 +61,29 @@ def test_conv_vae_gemms_by_hand(vp):
         (R2, 64, 512, "nn"), (R2, 512, 64, "nt"), (64, R2, 512, "tn"),  # ConvT(64,32) 7×7
         (R1, 32, 16, "nn"), (R1, 16, 32, "nt"), (32, R1, 16, "tn"),     # ConvT(32,1) 14×14
     ]
-    gemms = vp.conv_vae_gemms()
-    assert [vp.gemm_key(g) for g in gemms] == expected
+    gemms = sg.conv_vae_gemms()
+    assert [sg.gemm_key(g) for g in gemms] == expected
     hand = 2 * (25088 * 16 * 32 * 2 + 6272 * 512 * 64 * 3 + 128 * 3136 * 40 * 3
                 + 128 * 20 * 3136 * 3 + 6272 * 64 * 512 * 3 + 25088 * 32 * 16 * 3)
-    assert sum(map(vp.gemm_flops, gemms)) == hand == 2_739_208_192
+    assert sum(map(sg.gemm_flops, gemms)) == hand == 2_739_208_192
 
 
 @pytest.mark.parametrize("kind", ["MLP VAE", "conv VAE"])
-def test_counted_gemms_are_the_ones_a_step_runs(vp, kind):
-    vp.check_gemm_count(kind, batch=8)
+def test_counted_gemms_are_the_ones_a_step_runs(sg, kind):
+    sg.check_gemm_count(kind, batch=8)
 
 
-def test_gemm_count_check_catches_a_wrong_count(vp, monkeypatch):
+def test_gemm_count_check_catches_a_wrong_count(sg, monkeypatch):
     """Counting the skipped first-layer dx (as if x needed a gradient) must be caught."""
     def with_first_dx(B=128):
-        return vp.linear_gemms(B, 784, 400) + vp.mlp_vae_gemms(B)[2:]
-    monkeypatch.setitem(vp.STEP_GEMMS, "MLP VAE", with_first_dx)
+        return sg.linear_gemms(B, 784, 400) + sg.mlp_vae_gemms(B)[2:]
+    monkeypatch.setitem(sg.STEP_GEMMS, "MLP VAE", with_first_dx)
     with pytest.raises(AssertionError, match="MLP VAE"):
-        vp.check_gemm_count("MLP VAE", batch=8)
+        sg.check_gemm_count("MLP VAE", batch=8)
 
 
-def test_unique_shapes_merge_the_conv_and_transposed_conv_twins(vp):
-    shapes = vp.unique_shapes({"MLP VAE": vp.mlp_vae_gemms(), "conv VAE": vp.conv_vae_gemms()})
+def test_unique_shapes_merge_the_conv_and_transposed_conv_twins(sg):
+    shapes = sg.unique_shapes({"MLP VAE": sg.mlp_vae_gemms(), "conv VAE": sg.conv_vae_gemms()})
     assert len(shapes) == 11 + 12      # conv VAE: 17 GEMMs, 5 shapes shared by conv and convT
     twin = shapes[(6272, 512, 64, "nt")]
     assert twin["count"] == {"conv VAE": 2}
@@ -80,10 +92,10 @@ def test_unique_shapes_merge_the_conv_and_transposed_conv_twins(vp):
     assert sum(sum(e["count"].values()) for e in shapes.values()) == 11 + 17
 
 
-def test_gemm_aggregate_weights_by_flops_and_repeats(vp):
-    a, b = vp.Gemm("a", "fwd", 10, 10, 10, "nn"), vp.Gemm("b", "fwd", 20, 10, 10, "nn")
-    rows = {vp.gemm_key(a): {"openblas_s": 1.0, "numba_s": 2.0},
-            vp.gemm_key(b): {"openblas_s": 3.0, "numba_s": 1.0}}
+def test_gemm_aggregate_weights_by_flops_and_repeats(vp, sg):
+    a, b = sg.Gemm("a", "fwd", 10, 10, 10, "nn"), sg.Gemm("b", "fwd", 20, 10, 10, "nn")
+    rows = {sg.gemm_key(a): {"openblas_s": 1.0, "numba_s": 2.0},
+            sg.gemm_key(b): {"openblas_s": 3.0, "numba_s": 1.0}}
     agg = vp.gemm_aggregate([a, a, b], rows)          # a runs twice per step
     assert agg["flops"] == 2 * (2 * 1000) + 4000
     assert agg["openblas_s"] == 5.0 and agg["numba_s"] == 5.0
@@ -137,11 +149,11 @@ def test_write_docs_replaces_only_its_block(vp, tmp_path):
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nintro\n\n<!-- conv_vae.py:begin -->\nconv table\n"
                    "<!-- conv_vae.py:end -->\n\ntail\n")
-    vp.write_docs("first", path=doc, begin=vp.BEGIN, end=vp.END, heading=vp.HEADING)
+    vp.write_block("first", vp.BEGIN, vp.END, path=doc, heading=vp.HEADING)
     text = doc.read_text()
     assert text.endswith(f"tail\n\n{vp.HEADING}\n\n{vp.BEGIN}\nfirst\n{vp.END}\n")
     assert "<!-- conv_vae.py:begin -->\nconv table\n<!-- conv_vae.py:end -->" in text
-    vp.write_docs("second\nline", path=doc, begin=vp.BEGIN, end=vp.END, heading=vp.HEADING)
+    vp.write_block("second\nline", vp.BEGIN, vp.END, path=doc, heading=vp.HEADING)
     again = doc.read_text()
     assert again == text.replace("\nfirst\n", "\nsecond\nline\n")
     assert again.count(vp.HEADING) == 1 and "first" not in again
