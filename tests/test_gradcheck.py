@@ -101,8 +101,8 @@ def test_known_functions_pass_in_every_mode(case, mode, seed):
     assert "PASS" in str(report)
 
 
-def test_inputs_are_restored_after_the_check():
-    forward, backward, inputs = matmul_case(np.random.default_rng(0))
+def test_inputs_are_restored_after_the_check(rng):
+    forward, backward, inputs = matmul_case(rng)
     before = {k: v.copy() for k, v in inputs.items()}
     for mode in MODES:
         check_function(forward, backward, inputs, mode=mode)
@@ -110,8 +110,7 @@ def test_inputs_are_restored_after_the_check():
             np.testing.assert_array_equal(inputs[k], before[k])
 
 
-def test_parameters_are_checked_like_inputs():
-    rng = np.random.default_rng(0)
+def test_parameters_are_checked_like_inputs(rng):
     layer = nn.Linear(5, 3, rng=rng).astype(np.float64)
     report = check_module(layer, rng.normal(size=(4, 5)))
     assert report.passed, str(report)
@@ -121,19 +120,19 @@ def test_parameters_are_checked_like_inputs():
 # ------------------------------------------------------------- planted bugs
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_backward_scaled_by_1e_4_fails(case, mode):
+def test_backward_scaled_by_1e_4_fails(case, mode, rng):
     scale = 1 + 1e-4
 
     def bug(g):
         return {k: v * scale for k, v in g.items()} if isinstance(g, dict) else g * scale
 
-    forward, backward, inputs = CASES[case](np.random.default_rng(0), bug)
+    forward, backward, inputs = CASES[case](rng, bug)
     report = check_function(forward, backward, inputs, op=case, mode=mode, n_samples=4)
     assert_fails_loudly(report)
     assert report.max_rel_error == pytest.approx(1e-4, rel=1e-2)   # the planted error, measured
 
 
-def test_one_wrong_entry_fails_and_is_named():
+def test_one_wrong_entry_fails_and_is_named(rng):
     wrong = (2, 3)
 
     def bug(g):
@@ -141,7 +140,6 @@ def test_one_wrong_entry_fails_and_is_named():
         g[wrong] += 1e-3
         return g
 
-    rng = np.random.default_rng(0)
     forward, backward, inputs = cube_case(rng, bug)
     report = check_function(forward, backward, inputs, op="cube")
     msg = assert_fails_loudly(report)
@@ -155,8 +153,7 @@ def test_one_wrong_entry_fails_and_is_named():
     assert res.analytic == pytest.approx(true + 1e-3, rel=1e-12)
 
 
-def test_transposed_gradient_fails():
-    rng = np.random.default_rng(0)
+def test_transposed_gradient_fails(rng):
     A, C = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
 
     def forward():
@@ -185,8 +182,7 @@ class LinearWNotTransposed(nn.Linear):
 
 
 @pytest.mark.parametrize("cls, bad", [(LinearNoBiasGrad, "b"), (LinearWNotTransposed, "x")])
-def test_buggy_linear_layers_fail(cls, bad):
-    rng = np.random.default_rng(0)
+def test_buggy_linear_layers_fail(cls, bad, rng):
     layer = cls(4, 4, rng=rng).astype(np.float64)
     report = check_module(layer, rng.normal(size=(3, 4)))
     assert_fails_loudly(report)
@@ -197,8 +193,7 @@ def test_buggy_linear_layers_fail(cls, bad):
     assert check_module(good, rng.normal(size=(3, 4))).passed
 
 
-def test_reparameterization_missing_half_fails():
-    rng = np.random.default_rng(0)
+def test_reparameterization_missing_half_fails(rng):
     mu, logvar, eps = rng.normal(size=(4, 3)), rng.normal(0, 0.7, (4, 3)), rng.normal(size=(4, 3))
 
     def forward():
@@ -220,8 +215,7 @@ def test_reparameterization_missing_half_fails():
         assert check_function(forward, backward_ok, inputs, mode=mode).passed
 
 
-def test_kl_gradient_with_wrong_sign_fails():
-    rng = np.random.default_rng(0)
+def test_kl_gradient_with_wrong_sign_fails(rng):
     mu, logvar = rng.normal(size=(4, 3)), rng.normal(0, 0.7, (4, 3))
 
     def forward():
@@ -238,8 +232,8 @@ def test_kl_gradient_with_wrong_sign_fails():
 
 
 # ------------------------------------------------------------ input checks
-def test_float32_input_is_rejected():
-    forward, backward, inputs = cube_case(np.random.default_rng(0))
+def test_float32_input_is_rejected(rng):
+    forward, backward, inputs = cube_case(rng)
     with pytest.raises(TypeError, match="float64"):
         check_function(forward, backward, {"a": inputs["a"].astype(np.float32)})
 
@@ -249,14 +243,14 @@ def test_non_array_input_is_rejected():
         check_function(lambda: 0.0, lambda dy: {"a": 0.0}, {"a": [1.0, 2.0]})
 
 
-def test_unknown_mode_is_rejected():
-    forward, backward, inputs = cube_case(np.random.default_rng(0))
+def test_unknown_mode_is_rejected(rng):
+    forward, backward, inputs = cube_case(rng)
     with pytest.raises(ValueError, match="mode"):
         check_function(forward, backward, inputs, mode="exhaustive")
 
 
-def test_backward_missing_a_key_raises_key_error():
-    forward, backward, inputs = matmul_case(np.random.default_rng(0))
+def test_backward_missing_a_key_raises_key_error(rng):
+    forward, backward, inputs = matmul_case(rng)
 
     def partial(dy):
         return {"A": backward(dy)["A"]}
@@ -265,8 +259,8 @@ def test_backward_missing_a_key_raises_key_error():
         check_function(forward, partial, inputs)
 
 
-def test_gradient_of_wrong_shape_raises():
-    forward, backward, inputs = cube_case(np.random.default_rng(0))
+def test_gradient_of_wrong_shape_raises(rng):
+    forward, backward, inputs = cube_case(rng)
     with pytest.raises(ValueError, match="shape"):
         check_function(forward, lambda dy: {"a": backward(dy)["a"].T}, inputs)
 
@@ -309,9 +303,9 @@ def test_random_upstream_gradient_catches_cancelling_bug(variant, monkeypatch):
     assert check_function(forward, backward, inputs).passed
 
 
-def test_upstream_gradient_is_not_ones():
+def test_upstream_gradient_is_not_ones(rng):
     seen = []
-    forward, backward, inputs = cube_case(np.random.default_rng(0))
+    forward, backward, inputs = cube_case(rng)
 
     def spy(dy):
         seen.append(np.array(dy))
@@ -346,8 +340,7 @@ def test_sampled_mode_always_includes_the_largest_gradient(seed):
     assert res.worst_index == np.unravel_index(np.argmax(np.abs(3 * a ** 2 * dy)), a.shape)
 
 
-def test_sampled_mode_checks_n_samples_entries():
-    rng = np.random.default_rng(0)
+def test_sampled_mode_checks_n_samples_entries(rng):
     a, b = rng.normal(size=(10, 10)), rng.normal(size=(3,))
 
     def forward():
@@ -363,8 +356,8 @@ def test_sampled_mode_checks_n_samples_entries():
     assert counts["b"] == 3                        # small arrays are checked in full
 
 
-def test_directional_mode_reports_no_index():
-    forward, backward, inputs = cube_case(np.random.default_rng(0))
+def test_directional_mode_reports_no_index(rng):
+    forward, backward, inputs = cube_case(rng)
     report = check_function(forward, backward, inputs, mode="directional")
     (res,) = report.results
     assert res.worst_index is None and res.n_checked == inputs["a"].size
