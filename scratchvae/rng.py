@@ -1,4 +1,8 @@
-"""Random number generators for initialisation: one seed → one reproducible model."""
+"""Random number generators: one seed (or a Generator passed along) → one reproducible run.
+
+Every random draw of the library — initial weights, ε, corruption masks, batch orders —
+comes from a ``numpy.random.Generator`` that the caller can pass in or seed.
+"""
 from __future__ import annotations
 
 import numpy as np

@@ -11,7 +11,7 @@ import scratchvae.models.vae_base as vae_base_module
 import scratchvae.models.vae_gan as vae_gan_module
 from scratchvae.distributions import gaussian_nll, kl_standard_normal
 from scratchvae.errors import DataError, DTypeError, NonFiniteError, ShapeError
-from scratchvae.functional.gan_losses import (
+from scratchvae.distributions.gan_losses import (
     discriminator_accuracy, discriminator_loss, generator_loss,
 )
 from scratchvae.functional.numerics import sigmoid

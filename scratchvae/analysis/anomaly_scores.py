@@ -21,7 +21,7 @@ import numpy as np
 
 from ..distributions import kl_standard_normal, reparameterize_forward
 from ..errors import ShapeError, check_float_array
-from ..nn.init import as_rng
+from ..rng import as_rng
 
 
 def ae_scores(model, x, batch_size: int = 1000):

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..errors import DataError, DTypeError, check_float_array, check_same_shape
-from ..nn.init import as_rng
+from ..rng import as_rng
 
 CORRUPTIONS = ("gaussian", "masking")
 

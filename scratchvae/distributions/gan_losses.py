@@ -31,7 +31,7 @@ Generator (it minimizes), two variants:
 from __future__ import annotations
 
 from ..backend import get_array_module
-from ..distributions.likelihoods import bernoulli_nll
+from .likelihoods import bernoulli_nll
 from ..errors import ShapeError, check_float_array
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..distributions import gaussian_nll
 from ..functional.activations import sigmoid_backward, sigmoid_forward
-from ..functional.gan_losses import discriminator_loss, generator_loss
+from ..distributions.gan_losses import discriminator_loss, generator_loss
 from .core import check_function
 from .registry import F64, away_from_zero, loss_check, register, unit_weights
 

@@ -26,7 +26,7 @@ import numpy as np
 from ..distributions.likelihoods import get_likelihood
 from .base import Model
 from .blocks import mlp
-from ..nn.init import as_rng
+from ..rng import as_rng
 
 
 class AutoencoderBase(Model):

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..nn import Linear, ReLU, Sequential
 from ..nn.conv import Conv2d, ConvTranspose2d
-from ..nn.init import as_rng
+from ..rng import as_rng
 from ..nn.shape import Flatten, Unflatten
 from .vae_base import VAEBase
 

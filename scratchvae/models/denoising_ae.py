@@ -28,7 +28,7 @@ import numpy as np
 
 from ..data.corruption import check_corruption, check_noise_level, corrupt
 from ..errors import check_same_shape
-from ..nn.init import as_rng
+from ..rng import as_rng
 from .autoencoder import Autoencoder
 
 

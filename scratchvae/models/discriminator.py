@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..nn import LeakyReLU, Linear, Module, Sequential, make_activation
-from ..nn.init import as_rng
+from ..rng import as_rng
 
 
 def _activation(name: str, negative_slope: float, width: int, dtype):

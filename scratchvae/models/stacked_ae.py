@@ -33,7 +33,7 @@ import numpy as np
 
 from ..distributions.likelihoods import get_likelihood
 from ..nn import Linear, Sequential, make_activation
-from ..nn.init import as_rng
+from ..rng import as_rng
 from .autoencoder import AutoencoderBase
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.init import as_rng
+from ..rng import as_rng
 from .blocks import mlp
 from .vae_base import VAEBase
 

@@ -46,7 +46,7 @@ from ..distributions.likelihoods import get_likelihood
 from ..errors import DataError, DTypeError, ShapeError
 from ..functional.shape import concat_backward, concat_forward
 from ..backend import to_numpy
-from ..nn.init import as_rng
+from ..rng import as_rng
 from .base import Model, join_halves, split_halves
 
 

@@ -17,7 +17,7 @@ The three losses, each summed over its dimensions, averaged over its batch, in n
               must match, i.e. the weight of L_llike against the KL)
     L_dis   = −log D(x) − log(1 − D(x̃)) − log(1 − D(x_p))    (the paper's L_GAN as a loss)
     L_gen   = −log D(x̃) − log D(x_p)   ("non_saturating", default), or −L_dis's fake terms
-              ("minimax", the paper's literal −L_GAN; see functional/gan_losses.py)
+              ("minimax", the paper's literal −L_GAN; see distributions/gan_losses.py)
 
 and the three objectives, each minimized over its own parameter group only
 (Algorithm 1 of the paper):
@@ -58,10 +58,10 @@ from ..distributions import gaussian_nll, kl_standard_normal, reparameterize_for
     standard_normal
 from ..errors import ShapeError, check_float_array
 from ..functional.activations import sigmoid_backward, sigmoid_forward
-from ..functional.gan_losses import (
+from ..distributions.gan_losses import (
     GENERATOR_LOSSES, discriminator_accuracy, discriminator_loss, generator_loss,
 )
-from ..nn.init import as_rng
+from ..rng import as_rng
 from .discriminator import Discriminator
 from .vae import mlp_pair
 from .vae_base import VAEBase

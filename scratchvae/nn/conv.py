@@ -9,7 +9,7 @@ from ..functional.conv import (
     _pair, conv2d_backward, conv2d_forward, conv2d_output_shape, conv_transpose2d_backward,
     conv_transpose2d_forward, conv_transpose2d_output_shape,
 )
-from .init import as_rng
+from ..rng import as_rng
 from .module import Module
 
 

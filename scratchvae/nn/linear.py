@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..functional.linear import linear_backward, linear_forward
 from .module import Module
-from .init import as_rng
+from ..rng import as_rng
 
 
 class Linear(Module):

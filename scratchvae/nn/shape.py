@@ -17,7 +17,7 @@ import numpy as np
 from ..backend import device_of, to_device
 from ..errors import ShapeError
 from ..functional import shape as F
-from .init import as_rng
+from ..rng import as_rng
 from .module import Module
 
 
