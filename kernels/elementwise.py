@@ -209,11 +209,11 @@ _adam = njit(parallel=True, cache=True)(_adam_py)
 
 
 def adam_update(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_decay):
-    """One Adam/AdamW update of p, m, v in place, one pass; False if the layouts do not
-    allow it (the caller then runs the reference)."""
+    """One Adam/AdamW update of p, m, v in place, one pass; returns p, or None if the
+    layouts do not allow it (the caller then runs the reference)."""
     views = flat_views(p, g, m, v)
     if views is None:
-        return False
+        return None
     _adam(*views, float(lr), float(beta1), float(beta2), float(eps), float(bc1), float(bc2),
           float(weight_decay))
-    return True
+    return p

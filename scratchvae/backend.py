@@ -1,29 +1,48 @@
-"""The device gateway: the only module that imports CuPy.
+"""The device gateway: the only module that imports CuPy, and the one dispatch to kernels.
 
-Layer code is written once against an array module ``xp`` that is either NumPy
-(CPU) or CuPy (CUDA GPU). This module answers the questions layer code must
-never answer for itself:
+Op code is written once against an array module ``xp`` that is either NumPy (CPU) or
+CuPy (CUDA GPU), and once as the NumPy reference of its math. This module answers the
+questions op code must never answer for itself:
 
 * which array module holds these arrays?         ``get_array_module(*arrays)``
 * move an array to a device                       ``to_device(x, "cpu" | "cuda")``
 * is a GPU usable at all?                         ``gpu_available()``
 * on the CPU, custom Numba kernels or plain NumPy? ``cpu_kernels()``, ``use_cpu_kernels(name)``
-* compile a CUDA kernel of ``kernels/cuda/``      ``cuda_module(filename, name_expressions)``
 * on the GPU, our SGEMM or cuBLAS?                 ``gpu_gemm()``, ``set_gpu_gemm(name)``
+* which implementation runs this op here?         ``KERNELS``, ``@dispatched(op)``
+* compile a CUDA kernel of ``kernels/cuda/``      ``cuda_module(filename, name_expressions)``
 
-Importing scratchvae never imports CuPy; CuPy is imported lazily the first time
-someone asks for the GPU, and asking for it without one raises a clear error.
+The dispatch, in one place. An op whose body is its NumPy reference is decorated with
+``@dispatched("name")``. At each call the gateway looks at the call's arrays:
+
+    path = "numba"  NumPy float32/float64 arrays of one dtype, CPU path "numba" (default)
+           "cuda"   CuPy float32/float64 arrays of one dtype
+           "numpy"  anything else, or the CPU path "numpy"
+
+and runs ``KERNELS[name][path]`` — a function of ``kernels/`` with the op's own signature —
+if there is one and its condition holds; otherwise the reference body. One convention
+for "not available": a kernel returns None when it cannot take these arrays (a layout it
+does not handle, a CUDA toolchain that cannot launch), and the reference runs instead.
+A kernel's own error (``kernels.errors``) reaches the caller as the library's
+:class:`ShapeError`/:class:`DTypeError`.
+
+Importing scratchvae never imports CuPy or Numba: CuPy is imported the first time someone
+asks for the GPU (asking without one raises a clear error), a kernel module the first
+time its op runs on its path.
 """
 from __future__ import annotations
 
 import os
+import functools
+import importlib
 from contextlib import contextmanager
 
 import numpy as np
 
 from kernels.cuda import build as _cuda_build
+from kernels.errors import KernelDTypeError, KernelShapeError
 
-from .errors import ScratchVAEError
+from .errors import DTypeError, ScratchVAEError, ShapeError
 
 _cupy = None          # the cupy module once imported successfully
 _cupy_error = None    # why importing it failed (str), if it did
@@ -136,21 +155,6 @@ def use_cpu_kernels(name: str):
         set_cpu_kernels(previous)
 
 
-def numba_path(*arrays) -> bool:
-    """True when these arrays should go through the Numba kernels: NumPy float32/float64
-    arrays of one dtype, with the "numba" path selected."""
-    if _cpu_kernels != "numba":
-        return False
-    dtype = None
-    for a in arrays:
-        if type(a) is not np.ndarray or a.dtype not in (np.float32, np.float64):
-            return False
-        if dtype is not None and a.dtype != dtype:
-            return False
-        dtype = a.dtype
-    return dtype is not None
-
-
 # ------------------------------------------------------------------ custom CUDA kernels
 #: GEMMs of CuPy arrays: "custom" (default), the SGEMM kernels of ``kernels/cuda/sgemm.cu``;
 #: "cublas", ``cupy.matmul`` -- the vendor reference benchmarks and tests compare against.
@@ -174,19 +178,6 @@ def set_gpu_gemm(name: str) -> str:
     return previous
 
 
-def cuda_path(*arrays) -> bool:
-    """True when these arrays should go through the custom CUDA kernels: CuPy
-    float32/float64 arrays of one dtype."""
-    dtype = None
-    for a in arrays:
-        if type(a).__module__.split(".")[0] != "cupy" or a.dtype not in (np.float32, np.float64):
-            return False
-        if dtype is not None and a.dtype != dtype:
-            return False
-        dtype = a.dtype
-    return dtype is not None
-
-
 def cuda_source(filename: str) -> str:
     """The text of ``kernels/cuda/<filename>``: ``kernels.cuda.build.cuda_source``."""
     return _cuda_build.cuda_source(filename)
@@ -204,3 +195,97 @@ def cuda_module(filename: str, name_expressions=(), options=()):
                           "Install the GPU extra (pip install -e '.[gpu]') on a machine with "
                           "an NVIDIA GPU.")
     return _cuda_build.cuda_module(filename, name_expressions, options)
+
+
+# ------------------------------------------------------------------ the kernel registry
+def path_of(*arrays) -> str:
+    """"numba", "cuda" or "numpy": the path these arrays take (module docstring).
+    Arguments that are not arrays (None, numbers) are ignored."""
+    arrays = [a for a in arrays if hasattr(a, "dtype") and hasattr(a, "shape")]
+    if not arrays or len({a.dtype for a in arrays}) != 1 \
+            or arrays[0].dtype not in (np.float32, np.float64):
+        return "numpy"
+    kinds = {type(a).__module__.split(".")[0] for a in arrays}
+    if kinds == {"cupy"}:
+        return "cuda"
+    if all(type(a) is np.ndarray for a in arrays) and _cpu_kernels == "numba":
+        return "numba"
+    return "numpy"
+
+
+def _two_d(*arrays):
+    return all(a.ndim == 2 for a in arrays if hasattr(a, "ndim"))
+
+
+def _two_d_c_order(*arrays):
+    return all(a.ndim == 2 and a.flags.c_contiguous for a in arrays if hasattr(a, "ndim"))
+
+
+def _custom_gemm(*arrays):
+    return _two_d(*arrays) and _gpu_gemm == "custom"
+
+
+#: op → {path: ("module:function", condition or None)}: every custom kernel of kernels/
+#: and when it runs. Each function takes the op's arguments and returns the op's result,
+#: or None when it cannot (the NumPy reference then runs).
+KERNELS = {
+    "matmul": {"numba": ("kernels.matmul:matmul_numba", _two_d),
+               "cuda": ("kernels.cuda.gemm:sgemm", _custom_gemm)},
+    "im2col_nhwc": {"numba": ("kernels.conv:im2col_numba", None),
+                    "cuda": ("kernels.cuda.conv:im2col_cuda", None)},
+    "col2im_nhwc": {"numba": ("kernels.conv:col2im_numba", None),
+                    "cuda": ("kernels.cuda.conv:col2im_cuda", None)},
+    "relu_forward": {"numba": ("kernels.elementwise:relu_forward", None)},
+    "relu_backward": {"numba": ("kernels.elementwise:relu_backward", None)},
+    "bce_logits": {"numba": ("kernels.elementwise:bce_logits", _two_d_c_order),
+                   "cuda": ("kernels.cuda.fused:bce_logits", _two_d)},
+    "kl_standard_normal_rows": {"cuda": ("kernels.cuda.fused:kl_standard_normal", _two_d)},
+    "reparameterize_z": {"cuda": ("kernels.cuda.fused:reparameterize", None)},
+    "reparameterize_grads": {"cuda": ("kernels.cuda.fused:reparameterize_backward", None)},
+    "adam_update": {"numba": ("kernels.elementwise:adam_update", None),
+                    "cuda": ("kernels.cuda.fused:adam_update", None)},
+}
+_loaded = {}          # "module:function" → the function, imported at its first use
+
+
+def kernel(op: str, *args):
+    """The kernel that runs ``op`` on these arguments, or None (run the NumPy reference)."""
+    entry = KERNELS[op].get(path_of(*args))
+    if entry is None:
+        return None
+    target, condition = entry
+    if condition is not None and not condition(*args):
+        return None
+    fn = _loaded.get(target)
+    if fn is None:
+        module, name = target.split(":")
+        fn = _loaded[target] = getattr(importlib.import_module(module), name)
+    return fn
+
+
+def dispatched(op: str):
+    """Decorate an op whose body is its NumPy reference: the gateway runs the op's kernel
+    where ``KERNELS`` has one for the call's path, the body otherwise (module docstring).
+    The undecorated body stays reachable as ``fn.reference`` (tests compare against it)."""
+    if op not in KERNELS:
+        raise KeyError(f"no kernels registered for op {op!r}; add it to backend.KERNELS")
+
+    def decorate(reference):
+        @functools.wraps(reference)
+        def run(*args):
+            fast = kernel(op, *args)
+            if fast is not None:
+                try:
+                    out = fast(*args)
+                except KernelShapeError as exc:          # the library's error types
+                    raise ShapeError(str(exc)) from exc
+                except KernelDTypeError as exc:
+                    raise DTypeError(str(exc)) from exc
+                if out is not None:
+                    return out
+            return reference(*args)
+
+        run.reference = reference
+        run.op = op
+        return run
+    return decorate

@@ -283,4 +283,4 @@ def test_gpu_gemm_switch():
             backend.set_gpu_gemm("magma")
     finally:
         backend.set_gpu_gemm(previous)
-    assert not backend.cuda_path(np.zeros(3, np.float32))    # NumPy arrays never take it
+    assert backend.path_of(np.zeros(3, np.float32)) != "cuda"   # NumPy arrays never take it

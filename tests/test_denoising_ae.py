@@ -137,7 +137,7 @@ class CleanCacheBug(DenoisingAE):
         res = super().loss_and_grads(x, x_tilde, rng, compute_grads=False)
         if compute_grads:
             out = self.decoder.forward(self.encoder.forward(x))     # wrong input in the cache
-            _, dout = bernoulli_nll(out, x)
+            dout = bernoulli_nll(out, x)[1]["logits"]
             self.encoder.backward(self.decoder.backward(dout))
         return res
 

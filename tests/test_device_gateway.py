@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from scratchvae import backend
-from scratchvae.backend import (DeviceError, check_device, cuda_path, device_of, get_array_module,
+from scratchvae.backend import (DeviceError, check_device, device_of, get_array_module, path_of,
                                 gpu_available, to_device, to_numpy)
 from scratchvae.errors import ScratchVAEError
 from scratchvae.models import VAE
@@ -91,7 +91,7 @@ def test_numpy_arrays_stay_numpy():
     assert device_of(a) == "cpu"
     assert to_device(a, "cpu") is a and to_numpy(a) is a               # no copies on the CPU
     assert isinstance(to_device([1.0, 2.0], "cpu"), np.ndarray)
-    assert not cuda_path(a) and not cuda_path(a, a) and not cuda_path()   # never the CUDA kernels
+    assert path_of(a) != "cuda" and path_of(a, a) != "cuda" and path_of() == "numpy"  # no CUDA
 
 
 def test_a_cupy_that_sees_no_device_gives_the_same_clear_error(tmp_path):
@@ -125,3 +125,59 @@ def test_the_gateway_caches_the_failed_import():
     gpu_available()
     assert (backend._cupy, backend._cupy_error) == state
     assert (backend._cupy is None) != (backend._cupy_error is None)
+
+
+# ------------------------------------------------------------------ the kernel registry
+def _dispatched_ops():
+    """Every op of the library decorated with @dispatched, by its registry name."""
+    import scratchvae.distributions.kl as kl
+    import scratchvae.distributions.likelihoods as lik
+    import scratchvae.distributions.reparam as reparam
+    import scratchvae.functional.activations as act
+    import scratchvae.functional.conv as conv
+    import scratchvae.functional.gemm as gemm
+    import scratchvae.optim.adam as adam
+    found = {}
+    for mod in (kl, lik, reparam, act, conv, gemm, adam):
+        for obj in vars(mod).values():
+            if callable(obj) and hasattr(obj, "reference") and hasattr(obj, "op"):
+                found[obj.op] = obj
+    return found
+
+
+def test_every_registered_kernel_imports_and_every_entry_has_its_op():
+    import importlib
+    ops = _dispatched_ops()
+    assert set(ops) == set(backend.KERNELS), "registry entries without an op, or ops without one"
+    for op, paths in backend.KERNELS.items():
+        assert set(paths) <= {"numba", "cuda"}, op
+        for target, _ in paths.values():
+            module, name = target.split(":")
+            assert callable(getattr(importlib.import_module(module), name)), target
+
+
+def test_dispatch_runs_the_kernel_the_reference_or_the_reference_after_a_refusal(monkeypatch):
+    from scratchvae.functional.activations import relu_forward
+    x = np.array([[-1.0, 2.0, -3.0]])
+    calls = []
+    monkeypatch.setitem(backend._loaded, "kernels.elementwise:relu_forward",
+                        lambda a: calls.append("kernel") or None)       # refuses: None
+    y, mask = relu_forward(x)
+    assert calls == ["kernel"] and y.tolist() == [[0.0, 2.0, 0.0]]     # the reference ran
+    with backend.use_cpu_kernels("numpy"):
+        relu_forward(x)
+    assert calls == ["kernel"]                                          # numpy path: no kernel
+    assert backend.path_of(x.astype(np.float16)) == "numpy"             # no kernel for float16
+    assert backend.path_of(x, x.astype(np.float32)) == "numpy"          # nor for mixed dtypes
+
+
+def test_a_kernel_error_reaches_the_caller_as_the_librarys_error(monkeypatch):
+    from kernels.errors import KernelShapeError
+    from scratchvae.errors import ShapeError
+    from scratchvae.functional.gemm import matmul
+
+    def broken(a, b):
+        raise KernelShapeError("matmul_numba: A is (2, 3) but B is (4, 5)")
+    monkeypatch.setitem(backend._loaded, "kernels.matmul:matmul_numba", broken)
+    with pytest.raises(ShapeError, match="A is"):
+        matmul(np.ones((2, 3)), np.ones((4, 5)))

@@ -94,7 +94,7 @@ def test_kl_standard_normal_matches_monte_carlo():
     log_p = -0.5 * (z ** 2 + math.log(2 * math.pi)).sum(axis=1)
     d = log_q - log_p
     mc, se = d.mean(), d.std(ddof=1) / math.sqrt(N_SAMPLES)
-    kl, _, _ = kl_standard_normal(mu, logvar)
+    kl = kl_standard_normal(mu, logvar)[0]
     assert abs(kl - mc) <= Z * se, (kl, mc, se)
     assert abs(2 * kl - mc) > Z * se and abs(0.5 * kl - mc) > Z * se   # the test has power
 
@@ -104,11 +104,11 @@ def test_kl_standard_normal_equals_kl_diag_with_standard_prior():
     mu, logvar = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
     zeros = np.zeros_like(mu)
     for reduction in ("mean", "sum", "none"):
-        kl, dmu, dlv = kl_standard_normal(mu, logvar, reduction)
-        kl2, (dmu_q, dlv_q, _, _) = kl_diag_gaussians(mu, logvar, zeros, zeros, reduction)
+        kl, g = kl_standard_normal(mu, logvar, reduction)
+        kl2, g2 = kl_diag_gaussians(mu, logvar, zeros, zeros, reduction)
         np.testing.assert_allclose(kl, kl2, rtol=1e-13)
-        np.testing.assert_allclose(dmu, dmu_q, rtol=1e-13)
-        np.testing.assert_allclose(dlv, dlv_q, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(g["mu"], g2["mu_q"], rtol=1e-13)
+        np.testing.assert_allclose(g["logvar"], g2["logvar_q"], rtol=1e-13, atol=1e-15)
 
 
 def test_kl_closed_form_values():
@@ -124,8 +124,8 @@ def test_kl_closed_form_values():
 
 def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
     zeros = np.zeros((3, 4))
-    kl, dmu, dlv = kl_standard_normal(zeros, zeros)
-    assert kl == 0.0 and not dmu.any() and not dlv.any()
+    kl, g = kl_standard_normal(zeros, zeros)
+    assert kl == 0.0 and not g["mu"].any() and not g["logvar"].any()
     rng = np.random.default_rng(2)
     mu, logvar = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
     kl_q, _ = kl_diag_gaussians(mu, logvar, mu, logvar, reduction="none")
@@ -162,19 +162,17 @@ def test_kl_per_dimension_sums_to_kl():
 
 # ------------------------------------------------------------------ reductions
 def _losses(rng):
-    """Each loss as ``reduction -> (value, [gradients])``, on one fixed random batch."""
+    """Each loss as ``reduction -> (value, {input: gradient})``, on one fixed random batch:
+    every loss follows the same contract, so one table holds them all."""
     a, b, c, d = (rng.normal(size=(5, 4)) for _ in range(4))
     x01 = rng.uniform(0, 1, (5, 4))
     lv = rng.normal(0, 0.5, (4,))
     return {
-        "kl_standard_normal": lambda r: (lambda k, g1, g2: (k, [g1, g2]))(
-            *kl_standard_normal(a, b, r)),
-        "kl_diag_gaussians": lambda r: (lambda k, g: (k, list(g)))(
-            *kl_diag_gaussians(a, b, c, d, r)),
-        "bernoulli_nll": lambda r: (lambda k, g: (k, [g]))(*bernoulli_nll(a, x01, r)),
-        "gaussian_nll": lambda r: (lambda k, g1, g2: (k, [g1, g2]))(
-            *gaussian_nll(a, c, lv, r)),
-        "squared_error": lambda r: (lambda k, g: (k, [g]))(*squared_error(a, c, r)),
+        "kl_standard_normal": lambda r: kl_standard_normal(a, b, r),
+        "kl_diag_gaussians": lambda r: kl_diag_gaussians(a, b, c, d, r),
+        "bernoulli_nll": lambda r: bernoulli_nll(a, x01, r),
+        "gaussian_nll": lambda r: gaussian_nll(a, c, lv, r),
+        "squared_error": lambda r: squared_error(a, c, r),
     }
 
 
@@ -188,9 +186,10 @@ def test_reduction_relationships(name):
     assert np.ndim(mean) == 0 and np.ndim(total) == 0 and np.shape(none) == (n,)
     assert total == pytest.approx(n * mean, rel=1e-13)
     assert none.sum() == pytest.approx(total, rel=1e-13)
-    for gm, gs, gn in zip(g_mean, g_sum, g_none):
-        np.testing.assert_allclose(gs, n * gm, rtol=1e-13)     # d(sum) = N d(mean)
-        np.testing.assert_allclose(gn, gs, rtol=1e-13)         # "none" returns d(sum)
+    assert g_mean.keys() == g_sum.keys() == g_none.keys()
+    for k in g_mean:
+        np.testing.assert_allclose(g_sum[k], n * g_mean[k], rtol=1e-13)   # d(sum) = N d(mean)
+        np.testing.assert_allclose(g_none[k], g_sum[k], rtol=1e-13)       # "none": d(sum)
     with pytest.raises(ValueError, match="reduction"):
         fn("avg")
 
@@ -201,7 +200,8 @@ def test_bernoulli_nll_matches_naive_formula():
     logits, x = rng.normal(0, 4, (6, 10)), rng.uniform(0, 1, (6, 10))
     s = 1 / (1 + np.exp(-logits))
     naive = -(x * np.log(s) + (1 - x) * np.log(1 - s)).sum(axis=1).mean()
-    loss, dlogits = bernoulli_nll(logits, x)
+    loss, grads = bernoulli_nll(logits, x)
+    dlogits = grads["logits"]
     assert loss == pytest.approx(naive, rel=1e-12)
     np.testing.assert_allclose(dlogits, (s - x) / 6, rtol=1e-12, atol=1e-16)
     # binary targets too
@@ -214,7 +214,8 @@ def test_bernoulli_nll_stable_at_extreme_logits():
     logits = np.array([[1000.0, -1000.0, 1000.0, -1000.0, 1000.0, -1000.0]])
     x = np.array([[1.0, 0.0, 0.0, 1.0, 0.3, 0.3]])
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        loss, dlogits = bernoulli_nll(logits, x, reduction="none")
+        loss, grads = bernoulli_nll(logits, x, reduction="none")
+    dlogits = grads["logits"]
     # analytic limit: softplus(l) - x l -> max(l, 0) - x l (log1p(e^-1000) is 0 in float64)
     limit = np.maximum(logits, 0) - x * logits
     np.testing.assert_allclose(loss, limit.sum(axis=1), rtol=1e-15)
@@ -229,14 +230,15 @@ def test_gaussian_nll_fixed_and_learned_variance():
 
     # fixed variance (a float): no variance gradient
     s = -0.7
-    loss, dmean, dlv = gaussian_nll(mean, x, s)
+    loss, grads = gaussian_nll(mean, x, s)
     closed = 0.5 * ((x - mean) ** 2 / math.exp(s) + s + log2pi).sum(axis=1).mean()
-    assert loss == pytest.approx(closed, rel=1e-13) and dlv is None
-    np.testing.assert_allclose(dmean, (mean - x) / math.exp(s) / 4, rtol=1e-13)
+    assert loss == pytest.approx(closed, rel=1e-13) and set(grads) == {"mean"}
+    np.testing.assert_allclose(grads["mean"], (mean - x) / math.exp(s) / 4, rtol=1e-13)
 
     # learned per-dimension variance (D,)
     lv = rng.normal(0, 0.5, (6,))
-    loss, dmean, dlv = gaussian_nll(mean, x, lv)
+    loss, grads = gaussian_nll(mean, x, lv)
+    dmean, dlv = grads["mean"], grads["logvar"]
     sq = (x - mean) ** 2 / np.exp(lv)
     assert loss == pytest.approx((0.5 * (sq + lv + log2pi)).sum(axis=1).mean(), rel=1e-13)
     np.testing.assert_allclose(dmean, (mean - x) / np.exp(lv) / 4, rtol=1e-13)
@@ -245,7 +247,8 @@ def test_gaussian_nll_fixed_and_learned_variance():
 
     # learned per-element variance (N, D)
     lv2 = rng.normal(0, 0.5, (4, 6))
-    loss, _, dlv2 = gaussian_nll(mean, x, lv2)
+    loss, grads = gaussian_nll(mean, x, lv2)
+    dlv2 = grads["logvar"]
     sq2 = (x - mean) ** 2 / np.exp(lv2)
     assert loss == pytest.approx((0.5 * (sq2 + lv2 + log2pi)).sum(axis=1).mean(), rel=1e-13)
     np.testing.assert_allclose(dlv2, 0.5 * (1 - sq2) / 4, rtol=1e-12)
@@ -262,7 +265,8 @@ def test_gaussian_unit_variance_is_half_squared_error_plus_constant():
 def test_squared_error_is_sum_of_squares():
     rng = np.random.default_rng(3)
     pred, x = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
-    loss, dpred = squared_error(pred, x)
+    loss, grads = squared_error(pred, x)
+    dpred = grads["pred"]
     assert loss == pytest.approx(((pred - x) ** 2).sum() / 4, rel=1e-13)
     np.testing.assert_allclose(dpred, 2 * (pred - x) / 4, rtol=1e-13)
     with pytest.raises(ShapeError):

@@ -222,8 +222,8 @@ def test_kl_gradient_with_wrong_sign_fails(rng):
         return kl_standard_normal(mu, logvar)[0]
 
     def backward(dy):
-        _, dmu, dlv = kl_standard_normal(mu, logvar)
-        return {"mu": -dy * dmu, "logvar": dy * dlv}    # bug: sign of dKL/dmu
+        g = kl_standard_normal(mu, logvar)[1]
+        return {"mu": -dy * g["mu"], "logvar": dy * g["logvar"]}    # bug: sign of dKL/dmu
 
     for mode in MODES:
         report = check_function(forward, backward, {"mu": mu, "logvar": logvar}, mode=mode)

@@ -100,7 +100,7 @@ def test_checks_catch_a_dropped_feature_path(monkeypatch):
 def test_checks_catch_a_wrong_generator_gradient(monkeypatch):
     def doubled(*logits, kind="non_saturating"):
         loss, grads = generator_loss(*logits, kind=kind)
-        return loss, [2 * g for g in grads]
+        return loss, {"logits_fake": [2 * g for g in grads["logits_fake"]]}
     monkeypatch.setattr(vae_gan_module, "generator_loss", doubled)
     assert _fails("VAEGAN dec: γL_llike+L_gen")
     assert not _fails("VAEGAN dis: L_dis")
@@ -134,20 +134,22 @@ def test_gan_losses_match_their_definitions():
 
 def test_gan_losses_are_finite_for_extreme_logits():
     big = np.array([[1e3], [-1e3], [0.0]])
-    d, dreal, (dfake,) = discriminator_loss(big, big)
+    d, grads = discriminator_loss(big, big)
+    dreal, (dfake,) = grads["logits_real"], grads["logits_fake"]
     # softplus(∓1000) = 0 or 1000; log 2 at 0, twice (real and fake)
     assert d == pytest.approx((0 + 1e3 + math.log(2)) / 3 + (1e3 + 0 + math.log(2)) / 3)
     assert np.isfinite(dreal).all() and np.isfinite(dfake).all()
     for kind in ("non_saturating", "minimax"):
-        loss, (g,) = generator_loss(big, kind=kind)
+        loss, grads = generator_loss(big, kind=kind)
+        (g,) = grads["logits_fake"]
         assert math.isfinite(loss) and np.isfinite(g).all()
 
 
 def test_non_saturating_keeps_the_gradient_the_minimax_loss_loses():
     # a discriminator that confidently rejects the fakes (logit −10, D ≈ 4.5e-5)
     rejected = np.full((4, 1), -10.0)
-    g_mm = generator_loss(rejected, kind="minimax")[1][0]
-    g_ns = generator_loss(rejected, kind="non_saturating")[1][0]
+    g_mm = generator_loss(rejected, kind="minimax")[1]["logits_fake"][0]
+    g_ns = generator_loss(rejected, kind="non_saturating")[1]["logits_fake"][0]
     np.testing.assert_allclose(g_mm, -sigmoid(rejected) / 4, rtol=1e-12)    # ≈ −1e-5
     np.testing.assert_allclose(g_ns, (sigmoid(rejected) - 1) / 4, rtol=1e-12)   # ≈ −1/4
     assert (np.abs(g_ns) > 1e4 * np.abs(g_mm)).all()

@@ -23,9 +23,9 @@ Launch shapes
   combine by a shared-memory tree (``threads`` a power of two, ≤ MAX_THREADS).
 
 Determinism: no float atomics anywhere. A row's sum is the same tree over the same
-thread-to-column assignment on every run; the batch total is then summed from the (N,)
-row sums by one block, in the same fixed order (``_sum_kernel``). Results depend only on
-the launch shape, which the launchers fix from the array shapes.
+thread-to-column assignment on every run; the library reduces the (N,) row sums over the
+batch itself, as on the CPU. Results depend only on the launch shape, which the launchers
+fix from the array shapes.
 
 Loop nests
 ----------
@@ -34,7 +34,6 @@ Loop nests
                          s += max(l, 0) − t·l + log1p(exp(−|l|))
                          dl[row, d] = (σ(l) − t)·scale
                      rowsum[row] = tree-sum of s over the block
-                 total = tree-sum of rowsum (one block)
     reparam:     for i in grid-stride(N·L): σ = exp(½·logvar); z = μ + σ·ε
     reparam bwd: for i in grid-stride(N·L): dlogvar = dz·ε·(½σ)        (dμ = dz, no copy)
     kl:          for row in grid-stride(N): s = 0 (float64)
@@ -43,9 +42,10 @@ Loop nests
                      rows[row] = ½ · tree-sum of s
     adam:        for i in grid-stride(n): the four updates of optim/adam.py for element i
 
-Every launcher returns None (Adam: False) when it cannot take the arrays -- wrong rank,
-mixed dtypes, a layout with gaps, or no working numba.cuda toolchain -- and the caller
-then runs the plain CuPy expressions, which compute the same numbers.
+Every launcher takes the arguments of the library op it stands in for and returns that
+op's result, or None when it cannot take the arrays -- wrong rank, mixed dtypes, a layout
+with gaps, or no working numba.cuda toolchain -- and the library (the device gateway,
+``scratchvae.backend``) then runs the op's plain CuPy expressions, the same numbers.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ from numba import cuda, float64
 from ..elementwise import adam_update_reference, bce_logits_reference, flat_views
 from .build import array_module
 
-__all__ = ["THREADS", "MAX_THREADS", "MAX_BLOCKS", "usable", "reduce_rows", "bce_logits",
+__all__ = ["THREADS", "MAX_THREADS", "MAX_BLOCKS", "usable", "bce_logits",
            "reparameterize", "reparameterize_backward", "kl_standard_normal", "adam_update",
            "bce_logits_reference", "reparameterize_reference", "reparameterize_backward_reference",
            "kl_standard_normal_reference", "adam_update_reference"]
@@ -112,35 +112,6 @@ def _block_tree_sum(buf, tid):
             buf[tid] += buf[tid + step]
         cuda.syncthreads()
         step //= 2
-
-
-@cuda.jit
-def _sum_kernel(values, out):
-    """out[0] = Σ values (1-D), by ONE block: thread-stride partial sums, then the tree."""
-    buf = cuda.shared.array(MAX_THREADS, float64)
-    tid = cuda.threadIdx.x
-    s = 0.0
-    for i in range(tid, values.shape[0], cuda.blockDim.x):
-        s += values[i]
-    buf[tid] = s
-    _block_tree_sum(buf, tid)
-    if tid == 0:
-        out[0] = buf[0]
-
-
-def _deterministic_sum(rows, xp, stream):
-    """Σ rows as a (1,) float64 array, in a fixed order (no atomics)."""
-    total = xp.empty(1, dtype=np.float64)
-    _, threads = _row_grid(1, rows.shape[0])          # one block, as wide as needed
-    _sum_kernel[1, threads, stream](rows, total)
-    return total
-
-
-def reduce_rows(total, rows, reduction, scale, dtype):
-    """The batch-reduced loss from a row-reduction launcher's ``(total, rows)``, in ``dtype``:
-    rows for "none", else total·scale (scale = 1/N for "mean", 1 for "sum") -- the fixed-order
-    total standing in for ``xp.mean``/``xp.sum`` of the rows (distributions/reduction.py)."""
-    return rows.astype(dtype) if reduction == "none" else (total[0] * scale).astype(dtype)
 
 
 # ------------------------------------------------------------------ toolchain probe
@@ -204,10 +175,10 @@ def bce_logits(logits, x, scale, threads=None, blocks=None):
         scale: the factor the batch reduction puts on each gradient (1/N for a mean).
         threads, blocks: override the launch shape (tests use it to force grid-striding).
     Returns:
-        ``(total, rowsum, dlogits)``: total (1,) float64 = Σ_n rowsum_n (unscaled, summed
-        deterministically); rowsum (N,) float64, each example's loss summed over D, in nats;
-        dlogits (N, D) = (σ(l) − x)·scale, C-contiguous, in the logits' dtype.
-        None if the arrays do not fit (the caller falls back to CuPy expressions).
+        ``(rowsum, dlogits)``: rowsum (N,) float64, each example's loss summed over D in a
+        fixed order (a shared-memory tree, no atomics), in nats; dlogits (N, D) =
+        (σ(l) − x)·scale, C-contiguous, in the logits' dtype. None if the arrays do not
+        fit (the library then runs its CuPy expressions).
     """
     if not (_same_float(logits, x, ndim=2) and logits.shape == x.shape):
         return None
@@ -220,7 +191,7 @@ def bce_logits(logits, x, scale, threads=None, blocks=None):
     grid, block = _row_grid(N, D, threads, blocks)
     stream = _stream(xp)
     _bce_logits_kernel[grid, block, stream](logits, x, float(scale), rowsum, dlogits)
-    return _deterministic_sum(rowsum, xp, stream), rowsum, dlogits
+    return rowsum, dlogits
 
 
 # =============================================== 2. reparameterization and KL
@@ -329,9 +300,9 @@ def kl_standard_normal(mu, logvar, scale, threads=None, blocks=None):
         mu, logvar: (N, L) device arrays of one float dtype, any strides.
         scale: the batch reduction's factor on each gradient (1/N for a mean).
     Returns:
-        ``(total, rows, dmu, dlogvar)``: total (1,) float64 = Σ_n rows_n (unscaled, fixed
-        order); rows (N,) float64, each example's KL in nats; dmu = μ·scale and
-        dlogvar = ½·scale·expm1(logvar), (N, L) in the input dtype. None if they do not fit.
+        ``(rows, dmu, dlogvar)``: rows (N,) float64, each example's KL in nats (summed in
+        a fixed order); dmu = μ·scale and dlogvar = ½·scale·expm1(logvar), (N, L) in the
+        input dtype. None if they do not fit.
     """
     if not (_same_float(mu, logvar, ndim=2) and mu.shape == logvar.shape):
         return None
@@ -345,7 +316,7 @@ def kl_standard_normal(mu, logvar, scale, threads=None, blocks=None):
     stream = _stream(xp)
     t = mu.dtype.type
     _kl_kernel[grid, block, stream](mu, logvar, t(scale), t(0.5 * scale), 0.5, rows, dmu, dlogvar)
-    return _deterministic_sum(rows, xp, stream), rows, dmu, dlogvar
+    return rows, dmu, dlogvar
 
 
 # ====================================================================== 3. Adam
@@ -373,17 +344,17 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_decay,
         p, g, m, v: device arrays of one shape, float dtype and memory order.
         bc1, bc2: the bias corrections 1 − β₁ᵗ, 1 − β₂ᵗ.
     Returns:
-        True when done; False when the layouts do not allow it (the caller then runs the
-        CuPy expressions of optim/adam.py).
+        p, updated; None when the layouts do not allow it (the library then runs the CuPy
+        expressions of optim/adam.py).
     """
     if not (_same_float(p, g, m, v) and p.shape == g.shape == m.shape == v.shape):
-        return False
+        return None
     xp = array_module(p)
     views = flat_views(p, g, m, v)                       # works on CuPy arrays too
     if views is None or not usable(xp):
-        return False
+        return None
     grid, block = _elementwise_grid(p.size, threads, blocks)
     _adam_kernel[grid, block, _stream(xp)](*views, float(lr), float(beta1), float(beta2),
                                            float(eps), float(bc1), float(bc2),
                                            float(weight_decay))
-    return True
+    return p

@@ -56,8 +56,8 @@ def softmax_cross_entropy(logits, y, reduction: str = "mean"):
         y: (N,) int labels in [0, K).
         reduction: "mean" (default), "sum" or "none" (per-example (N,)).
     Returns:
-        ``(loss, dlogits)``; dlogits (N, K) is the gradient of the returned scalar
-        (of Σ_n loss_n for "none"): (softmax − onehot) · scale.
+        ``(loss, {"logits": dlogits})``; dlogits (N, K) is the gradient of the returned
+        scalar (of Σ_n loss_n for "none"): (softmax − onehot) · scale.
     """
     check_float_array(logits, "logits", ndim=2)
     n, k = logits.shape
@@ -76,7 +76,7 @@ def softmax_cross_entropy(logits, y, reduction: str = "mean"):
     dlogits = np.exp(logits - lse[:, None])                 # P = softmax(a)        (N, K)
     dlogits[np.arange(n), y] -= 1.0                         # P − Y
     dlogits *= scale
-    return loss, dlogits
+    return loss, {"logits": dlogits}
 
 
 # ---------------------------------------------------------------- the model
@@ -152,7 +152,8 @@ class SoftmaxRegression(Model):
         X = self._check_features(X)
         W = self.params["W"]
         a, cache = linear_forward(X, W, self.params["b"])            # (N, K)
-        ce, da = softmax_cross_entropy(a, y)                         # da = (P − Y)/N
+        ce, grads = softmax_cross_entropy(a, y)
+        da = grads["logits"]                                         # (P − Y)/N
         loss = float(ce) + 0.5 * self.l2 * float((W * W).sum())
         out = {"loss": loss, "ce": float(ce)}
         if compute_grads:

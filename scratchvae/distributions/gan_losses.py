@@ -48,7 +48,8 @@ def _check_logits(logits, name: str):
 def _bce(logits, label: float):
     """mean_n −log p(label | σ(l_n)) and its gradient w.r.t. l, (N, 1)."""
     xp = get_array_module(logits)
-    return bernoulli_nll(logits, xp.full_like(logits, label))
+    loss, grads = bernoulli_nll(logits, xp.full_like(logits, label))
+    return loss, grads["logits"]
 
 
 def discriminator_loss(logits_real, *logits_fake):
@@ -58,8 +59,8 @@ def discriminator_loss(logits_real, *logits_fake):
         logits_real: (N, 1) logits on data.
         *logits_fake: one or more (M_k, 1) logit arrays on generated images.
     Returns:
-        ``(loss, dreal, dfakes)``: the loss (nats), dL/dl_real (N, 1) and a list of
-        dL/dl_fake_k (M_k, 1).
+        ``(loss, {"logits_real": dreal, "logits_fake": dfakes})``: the loss (nats),
+        dL/dl_real (N, 1) and the list of dL/dl_fake_k (M_k, 1).
     """
     if not logits_fake:
         raise ValueError("discriminator_loss needs at least one batch of fake logits")
@@ -69,7 +70,7 @@ def discriminator_loss(logits_real, *logits_fake):
         part, dfake = _bce(_check_logits(lf, f"logits_fake[{k}]"), 0.0)  # softplus(l)
         loss += part
         dfakes.append(dfake)
-    return float(loss), dreal, dfakes
+    return float(loss), {"logits_real": dreal, "logits_fake": dfakes}
 
 
 def generator_loss(*logits_fake, kind: str = "non_saturating"):
@@ -79,7 +80,8 @@ def generator_loss(*logits_fake, kind: str = "non_saturating"):
         *logits_fake: (M_k, 1) logits of the discriminator on generated images.
         kind: "non_saturating" (default, −Σ log D(fake)) or "minimax" (Σ log(1 − D(fake))).
     Returns:
-        ``(loss, dfakes)``: the loss (nats) and a list of dL/dl_fake_k (M_k, 1).
+        ``(loss, {"logits_fake": dfakes})``: the loss (nats) and the list of
+        dL/dl_fake_k (M_k, 1).
     """
     if kind not in GENERATOR_LOSSES:
         raise ValueError(f"unknown generator loss {kind!r}; choose one of {GENERATOR_LOSSES}")
@@ -95,7 +97,7 @@ def generator_loss(*logits_fake, kind: str = "non_saturating"):
             part, dfake = -part, -dfake
         loss += part
         dfakes.append(dfake)
-    return float(loss), dfakes
+    return float(loss), {"logits_fake": dfakes}
 
 
 def discriminator_accuracy(logits, real: bool) -> float:

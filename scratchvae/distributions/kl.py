@@ -26,31 +26,31 @@ the O(x²) result accurate, so KL ≥ 0 holds in floating point too.
 """
 from __future__ import annotations
 
-from ..backend import cuda_path, get_array_module
+from ..backend import dispatched, get_array_module
 from ..errors import check_same_shape
-from .reduction import per_sample_sum, reduce_batch
+from .reduction import batch_scale, per_sample_sum, reduce_batch
 
 
 def kl_standard_normal(mu, logvar, reduction: str = "mean"):
     """KL(N(μ, exp(logvar)) || N(0, I)).
 
-    Returns ``(kl, dmu, dlogvar)``: kl is a scalar (or (N,) for reduction="none"),
-    dmu and dlogvar (N, L) are the gradients of the returned value.
+    Returns ``(kl, {"mu": dmu, "logvar": dlogvar})``: kl is a scalar (or (N,) for
+    reduction="none"), dmu and dlogvar (N, L) the gradients of the returned value.
     """
     check_same_shape(mu, logvar, "mu", "logvar")
-    if cuda_path(mu, logvar) and mu.ndim == 2:      # CuPy: the same math in one CUDA pass
-        from kernels.cuda import fused  # noqa: PLC0415
-        _, scale = reduce_batch(mu[:, 0], reduction)
-        out = fused.kl_standard_normal(mu, logvar, scale)        # None: fall back below
-        if out is not None:
-            total, rows, dmu, dlogvar = out                      # (1,), (N,) float64; (N, L) x2
-            return fused.reduce_rows(total, rows, reduction, scale, mu.dtype), dmu, dlogvar
+    rows, dmu, dlogvar = kl_standard_normal_rows(mu, logvar, batch_scale(mu.shape[0], reduction))
+    kl, _ = reduce_batch(rows.astype(mu.dtype, copy=False), reduction)
+    return kl, {"mu": dmu, "logvar": dlogvar}
+
+
+@dispatched("kl_standard_normal_rows")
+def kl_standard_normal_rows(mu, logvar, scale):
+    """The per-example KL (N,) and its gradients (N, L) × 2 for a batch scale (1/N for a
+    mean), behind :func:`kl_standard_normal`; one fused pass on the CUDA path."""
     xp = get_array_module(mu)
     var_m1 = xp.expm1(logvar)                                   # v − 1, accurate near 0
-    kl, scale = reduce_batch(0.5 * per_sample_sum(mu * mu + (var_m1 - logvar)), reduction)
-    dmu = mu * scale
-    dlogvar = (0.5 * scale) * var_m1
-    return kl, dmu, dlogvar
+    rows = 0.5 * per_sample_sum(mu * mu + (var_m1 - logvar))    # (N,)
+    return rows, mu * scale, (0.5 * scale) * var_m1
 
 
 def kl_per_dimension(mu, logvar):
@@ -62,7 +62,7 @@ def kl_per_dimension(mu, logvar):
 def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p, reduction: str = "mean"):
     """KL(N(μ_q, exp(logvar_q)) || N(μ_p, exp(logvar_p))), all (N, L).
 
-    Returns ``(kl, (dmu_q, dlogvar_q, dmu_p, dlogvar_p))``.
+    Returns ``(kl, {"mu_q": …, "logvar_q": …, "mu_p": …, "logvar_p": …})``.
     """
     for name, a in (("logvar_q", logvar_q), ("mu_p", mu_p), ("logvar_p", logvar_p)):
         check_same_shape(mu_q, a, "mu_q", name)
@@ -76,4 +76,4 @@ def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p, reduction: str = "mean"):
     dmu_q = (diff * inv_var_p) * scale
     dlogvar_q = (0.5 * scale) * ratio_m1
     dlogvar_p = (-0.5 * scale) * (ratio_m1 + mahal)
-    return kl, (dmu_q, dlogvar_q, -dmu_q, dlogvar_p)
+    return kl, {"mu_q": dmu_q, "logvar_q": dlogvar_q, "mu_p": -dmu_q, "logvar_p": dlogvar_p}

@@ -1,8 +1,9 @@
 """Reconstruction losses: negative log-likelihoods of the data under the decoder.
 
-Each returns the loss and its gradient with respect to the decoder outputs.
-Convention (see :mod:`.reduction`): **sum over data dimensions, mean over the
-batch, in nats**. Shapes: x and the decoder output are (N, ...) with the same shape.
+Each follows the loss contract: ``value, grads = loss(inputs…, reduction="mean")``,
+where ``grads`` maps the name of every differentiable input to the gradient of the
+returned value (of Σ_n loss_n for reduction "none"). Convention (see :mod:`.reduction`):
+**sum over data dimensions, mean over the batch, in nats**. Shapes: x and the decoder output are (N, ...) with the same shape.
 
 Bernoulli from logits l (x ∈ [0, 1], greyscale targets allowed):
 
@@ -27,36 +28,31 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..backend import cuda_path, get_array_module, numba_path
+from ..backend import dispatched, get_array_module
 from ..errors import DataError, check_float_array, check_same_shape
 from ..functional.numerics import sigmoid
-from .reduction import per_sample_sum, reduce_batch, sum_to_shape
+from .reduction import batch_scale, per_sample_sum, reduce_batch, sum_to_shape
 
 LOG_2PI = math.log(2 * math.pi)
 
 
 def bernoulli_nll(logits, x, reduction: str = "mean"):
-    """Binary cross-entropy from logits. Returns ``(loss, dlogits)``."""
+    """Binary cross-entropy from logits. Returns ``(loss, {"logits": dlogits})``."""
     check_same_shape(logits, x, "logits", "x")
-    if (numba_path(logits, x) and logits.ndim == 2 and logits.flags.c_contiguous
-            and x.flags.c_contiguous):         # the same math in one fused pass
-        from kernels.elementwise import bce_logits  # noqa: PLC0415
-        _, scale = reduce_batch(logits[:, 0], reduction)        # scale depends on N only
-        rowsum, dlogits = bce_logits(logits, x, scale)          # (N,) float64, (N, D)
-        loss, _ = reduce_batch(rowsum.astype(logits.dtype), reduction)
-        return loss, dlogits
-    if cuda_path(logits, x) and logits.ndim == 2:      # CuPy: the same math in one CUDA pass
-        from kernels.cuda import fused  # noqa: PLC0415
-        _, scale = reduce_batch(logits[:, 0], reduction)
-        out = fused.bce_logits(logits, x, scale)                # None: fall back below
-        if out is not None:
-            total, rowsum, dlogits = out                         # (1,), (N,) float64; (N, D)
-            return fused.reduce_rows(total, rowsum, reduction, scale, logits.dtype), dlogits
+    scale = batch_scale(logits.shape[0], reduction)
+    rows, dlogits = bce_logits(logits, x, scale)                      # (N,), (N, D)
+    loss, _ = reduce_batch(rows.astype(logits.dtype, copy=False), reduction)
+    return loss, {"logits": dlogits}
+
+
+@dispatched("bce_logits")
+def bce_logits(logits, x, scale):
+    """The per-example BCE and its gradient, the kernel behind :func:`bernoulli_nll`:
+    rows (N,) = Σ_d [max(l, 0) − x l + log1p(e^{−|l|})] and dlogits (N, D) = (σ(l) − x)·scale.
+    On the Numba and CUDA paths one fused pass computes both (rows in float64)."""
     xp = get_array_module(logits)
     elem = xp.maximum(logits, 0) - x * logits + xp.log1p(xp.exp(-xp.abs(logits)))
-    loss, scale = reduce_batch(per_sample_sum(elem), reduction)
-    dlogits = (sigmoid(logits) - x) * scale
-    return loss, dlogits
+    return per_sample_sum(elem), (sigmoid(logits) - x) * scale
 
 
 def gaussian_nll(mean, x, logvar=0.0, reduction: str = "mean"):
@@ -69,7 +65,8 @@ def gaussian_nll(mean, x, logvar=0.0, reduction: str = "mean"):
             ``mean`` — e.g. (N, ...) per-pixel from the decoder, or (D,) learned
             per dimension — whose gradient is returned with its own shape.
     Returns:
-        ``(loss, dmean, dlogvar)``; ``dlogvar`` is None for a fixed float variance.
+        ``(loss, {"mean": dmean, "logvar": dlogvar})``; no "logvar" entry for a fixed
+        float variance (a constant has no gradient).
     """
     check_same_shape(mean, x, "mean", "x")
     xp = get_array_module(mean)
@@ -81,31 +78,31 @@ def gaussian_nll(mean, x, logvar=0.0, reduction: str = "mean"):
     loss, scale = reduce_batch(per_sample_sum(elem), reduction)   # elem has x's shape
     dmean = diff * (inv_var * scale)
     dlogvar = sum_to_shape((0.5 * scale) * (1 - sq), logvar.shape) if learned else None
-    return loss, dmean, dlogvar
+    return loss, ({"mean": dmean} if dlogvar is None else {"mean": dmean, "logvar": dlogvar})
 
 
 def squared_error(pred, x, reduction: str = "mean"):
-    """Σ_d (pred − x)², batch-reduced. Returns ``(loss, dpred)``."""
+    """Σ_d (pred − x)², batch-reduced. Returns ``(loss, {"pred": dpred})``."""
     check_same_shape(pred, x, "pred", "x")
     diff = pred - x
     loss, scale = reduce_batch(per_sample_sum(diff * diff), reduction)
-    return loss, (2 * scale) * diff
+    return loss, {"pred": (2 * scale) * diff}
 
 
 # --------------------------------------------------------------- the table
 def _bernoulli(out, x, logvar=0.0, reduction="mean"):
-    loss, dout = bernoulli_nll(out, x, reduction)
-    return loss, {"out": dout}
+    loss, grads = bernoulli_nll(out, x, reduction)
+    return loss, {"out": grads["logits"]}
 
 
 def _gaussian(out, x, logvar=0.0, reduction="mean"):
-    loss, dout, dlogvar = gaussian_nll(out, x, logvar, reduction)
-    return loss, ({"out": dout} if dlogvar is None else {"out": dout, "logvar": dlogvar})
+    loss, grads = gaussian_nll(out, x, logvar, reduction)
+    return loss, {("out" if k == "mean" else k): g for k, g in grads.items()}
 
 
 def _mse(out, x, logvar=0.0, reduction="mean"):
-    loss, dout = squared_error(out, x, reduction)
-    return loss, {"out": dout}
+    loss, grads = squared_error(out, x, reduction)
+    return loss, {"out": grads["pred"]}
 
 
 def _identity(out):

@@ -22,6 +22,13 @@ def per_sample_sum(a):
     return a.reshape(a.shape[0], -1).sum(axis=1)
 
 
+def batch_scale(n: int, reduction: str) -> float:
+    """The factor on each example's gradient for a batch of n: 1/n for "mean", else 1."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return 1.0 / n if reduction == "mean" else 1.0
+
+
 def reduce_batch(per_sample, reduction: str):
     """Apply the batch reduction and return ``(value, scale)``.
 

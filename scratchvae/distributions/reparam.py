@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import cuda_path, get_array_module
+from ..backend import dispatched, get_array_module
 from ..errors import check_same_shape
 
 
@@ -48,24 +48,26 @@ def reparameterize_forward(mu, logvar, eps=None, rng=None):
         eps = standard_normal(mu.shape, rng, mu.dtype, xp)
     else:
         check_same_shape(mu, eps, "mu", "eps")
-    if cuda_path(mu, logvar, eps):                 # CuPy: σ and z in one CUDA pass
-        from kernels.cuda import fused  # noqa: PLC0415
-        out = fused.reparameterize(mu, logvar, eps)              # None: fall back below
-        if out is not None:
-            z, std = out
-            return z, (eps, std)
-    std = xp.exp(0.5 * logvar)
-    return mu + std * eps, (eps, std)
+    z, std = reparameterize_z(mu, logvar, eps)
+    return z, (eps, std)
 
 
 def reparameterize_backward(dz, cache):
     """Return ``(dmu, dlogvar)`` given dL/dz (N, L)."""
     eps, std = cache
-    if cuda_path(dz, eps, std):                    # CuPy: dlogvar in one CUDA pass
-        from kernels.cuda import fused  # noqa: PLC0415
-        out = fused.reparameterize_backward(dz, eps, std)        # None: fall back below
-        if out is not None:
-            return out
+    return reparameterize_grads(dz, eps, std)
+
+
+@dispatched("reparameterize_z")
+def reparameterize_z(mu, logvar, eps):
+    """σ = exp(logvar/2) and z = μ + σ ⊙ ε, (N, L) each (one CUDA pass on the GPU)."""
+    std = get_array_module(mu).exp(0.5 * logvar)
+    return mu + std * eps, std
+
+
+@dispatched("reparameterize_grads")
+def reparameterize_grads(dz, eps, std):
+    """dμ = dz and dlogvar = dz ⊙ ε ⊙ σ / 2 (one CUDA pass on the GPU)."""
     dmu = dz                               # ∂z/∂μ = 1
     dlogvar = dz * eps * (0.5 * std)       # ∂z/∂logvar = ε σ / 2
     return dmu, dlogvar

@@ -7,32 +7,25 @@ the cached quantities.
 """
 from __future__ import annotations
 
-from ..backend import get_array_module, numba_path
+from ..backend import dispatched, get_array_module
 from .numerics import sigmoid, softplus
 
 
 # ---------------------------------------------------------------------------- ReLU
+@dispatched("relu_forward")
 def relu_forward(x):
     """y = max(x, 0). Cache: the boolean mask x > 0.
 
-    On the Numba path one fused pass (kernels/elementwise.py) writes y and the mask.
+    On the Numba path the gateway runs one fused pass that writes y and the mask
+    (kernels/elementwise.py).
     """
-    if numba_path(x):
-        from kernels.elementwise import relu_forward as fused  # noqa: PLC0415
-        out = fused(x)
-        if out is not None:
-            return out
     mask = x > 0
     return x * mask, mask
 
 
+@dispatched("relu_backward")
 def relu_backward(dy, mask):
     """dx = dy * 1[x > 0] (the subgradient at 0 is taken as 0)."""
-    if numba_path(dy):
-        from kernels.elementwise import relu_backward as fused  # noqa: PLC0415
-        dx = fused(dy, mask)
-        if dx is not None:
-            return dx
     return dy * mask
 
 

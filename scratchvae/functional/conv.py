@@ -75,7 +75,7 @@ import numbers
 
 import numpy as np
 
-from ..backend import cuda_path, get_array_module, numba_path
+from ..backend import dispatched, get_array_module, path_of
 from ..errors import ShapeError
 from .gemm import matmul
 
@@ -146,14 +146,13 @@ def _check_operands(op, x, W, b, c_axis):
         raise ShapeError(f"{op}: b must have shape ({W.shape[1 - c_axis]},), got {tuple(b.shape)}")
 
 
-def _nhwc_padded(x, PH, PW):
-    """x (N, C, H, W) → zero-padded (N, Hp, Wp, C); a view when there is no padding."""
-    x_nhwc = x.transpose(0, 2, 3, 1)                       # (N, H, W, C) view
+def _pad_nhwc(x_nhwc, PH, PW):
+    """x (N, H, W, C) → zero-padded (N, Hp, Wp, C); x itself when there is no padding."""
     if PH == 0 and PW == 0:
         return x_nhwc
-    xp = get_array_module(x)
-    N, C, H, W = x.shape
-    x_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=x.dtype)   # (N, Hp, Wp, C)
+    xp = get_array_module(x_nhwc)
+    N, H, W, C = x_nhwc.shape
+    x_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=x_nhwc.dtype)   # (N, Hp, Wp, C)
     x_pad[:, PH:PH + H, PW:PW + W, :] = x_nhwc
     return x_pad
 
@@ -169,25 +168,28 @@ def im2col(x, KH: int, KW: int, stride=1, padding=0):
         cols (N·OH·OW, KH·KW·C), rows in (n, i, j) order, columns in (kh, kw, c) order:
         ``cols[(n, i, j), (kh, kw, c)] = x_pad[n, c, i·SH + kh, j·SW + kw]``.
     """
-    xp = get_array_module(x)
     (SH, SW), (PH, PW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     N, C, H, W = x.shape
     OH, OW = conv2d_output_shape(H, W, (KH, KW), (SH, SW), (PH, PW))
-    if numba_path(x):                  # the same gather as one Numba kernel (kernels/conv.py)
-        from kernels.conv import im2col_numba  # noqa: PLC0415
-        cols = im2col_numba(x.transpose(0, 2, 3, 1), KH, KW, SH, SW, PH, PW)
-        return cols.reshape(N * OH * OW, KH * KW * C)
-    if cuda_path(x):                   # the same gather as one CUDA kernel (kernels/cuda/conv.cu)
-        from kernels.cuda.conv import im2col_cuda  # noqa: PLC0415
-        cols = im2col_cuda(x.transpose(0, 2, 3, 1), KH, KW, SH, SW, PH, PW)  # strides read in place
-        return cols.reshape(N * OH * OW, KH * KW * C)
-    x_pad = _nhwc_padded(x, PH, PW)                                   # (N, Hp, Wp, C)
+    cols = im2col_nhwc(x.transpose(0, 2, 3, 1), KH, KW, SH, SW, PH, PW)   # strides read in place
+    return cols.reshape(N * OH * OW, KH * KW * C)
+
+
+@dispatched("im2col_nhwc")
+def im2col_nhwc(x, KH, KW, SH, SW, PH, PW):
+    """The gather behind :func:`im2col` on an NHWC image x (N, H, W, C), any strides →
+    cols (N, OH, OW, KH, KW, C): one strided copy per kernel offset, all windows at once.
+    (The Numba and CUDA kernels pad by bounds tests instead of a padded copy.)"""
+    xp = get_array_module(x)
+    N, H, W, C = x.shape
+    OH, OW = conv2d_output_shape(H, W, (KH, KW), (SH, SW), (PH, PW))
+    x_pad = _pad_nhwc(x, PH, PW)                                       # (N, Hp, Wp, C)
     cols = xp.empty((N, OH, OW, KH, KW, C), dtype=x.dtype)
-    for kh in range(KH):          # one strided copy per kernel offset: all windows at once
+    for kh in range(KH):
         for kw in range(KW):
             cols[:, :, :, kh, kw, :] = x_pad[:, kh:kh + SH * (OH - 1) + 1:SH,
                                              kw:kw + SW * (OW - 1) + 1:SW, :]  # (N, OH, OW, C)
-    return cols.reshape(N * OH * OW, KH * KW * C)
+    return cols
 
 
 def col2im(cols, x_shape, KH: int, KW: int, stride=1, padding=0):
@@ -204,7 +206,6 @@ def col2im(cols, x_shape, KH: int, KW: int, stride=1, padding=0):
     Returns:
         dx (N, C, H, W), an NCHW view of NHWC memory.
     """
-    xp = get_array_module(cols)
     (SH, SW), (PH, PW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     N, C, H, W = (int(s) for s in x_shape)
     OH, OW = conv2d_output_shape(H, W, (KH, KW), (SH, SW), (PH, PW))
@@ -213,18 +214,22 @@ def col2im(cols, x_shape, KH: int, KW: int, stride=1, padding=0):
                          f"must have shape {(N * OH * OW, KH * KW * C)} or "
                          f"{(N, OH, OW, KH, KW, C)}, got {tuple(cols.shape)}")
     cols6 = cols.reshape(N, OH, OW, KH, KW, C)                # a view in both cases
-    if numba_path(cols):               # the same scatter-add as one Numba kernel
-        from kernels.conv import col2im_numba  # noqa: PLC0415
-        return col2im_numba(cols6, H, W, SH, SW, PH, PW).transpose(0, 3, 1, 2)
-    if cuda_path(cols):                # a gather on the GPU: each pixel sums its entries
-        from kernels.cuda.conv import col2im_cuda  # noqa: PLC0415
-        return col2im_cuda(cols6, H, W, SH, SW, PH, PW).transpose(0, 3, 1, 2)
-    dx_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=cols.dtype)   # (N, Hp, Wp, C)
+    return col2im_nhwc(cols6, H, W, SH, SW, PH, PW).transpose(0, 3, 1, 2)
+
+
+@dispatched("col2im_nhwc")
+def col2im_nhwc(cols6, H, W, SH, SW, PH, PW):
+    """The scatter-add behind :func:`col2im`: cols (N, OH, OW, KH, KW, C) → dx (N, H, W, C),
+    one slice ``+=`` per kernel offset onto a zero-padded image, then the padding cropped.
+    (The CUDA kernel is a gather instead: each pixel sums its entries in a fixed order.)"""
+    xp = get_array_module(cols6)
+    N, OH, OW, KH, KW, C = cols6.shape
+    dx_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=cols6.dtype)   # (N, Hp, Wp, C)
     for kh in range(KH):
         for kw in range(KW):
             dx_pad[:, kh:kh + SH * (OH - 1) + 1:SH,
                    kw:kw + SW * (OW - 1) + 1:SW, :] += cols6[:, :, :, kh, kw, :]
-    return dx_pad[:, PH:PH + H, PW:PW + W, :].transpose(0, 3, 1, 2)   # crop the padding
+    return dx_pad[:, PH:PH + H, PW:PW + W, :]                          # crop the padding
 
 
 def _patch_gemm(a, Wmat, N, OH, OW, KH, KW):
@@ -241,7 +246,7 @@ def _patch_gemm(a, Wmat, N, OH, OW, KH, KW):
     """
     P, K = Wmat.shape
     C = K // (KH * KW)
-    if numba_path(a, Wmat) or cuda_path(a, Wmat):
+    if path_of(a, Wmat) != "numpy":                   # the layout the col2im kernels read
         return matmul(a, Wmat).reshape(N, OH, OW, KH, KW, C)
     xp = get_array_module(a)
     W_k = Wmat.reshape(P, KH * KW, C).transpose(1, 0, 2)  # (KH·KW, P, C) view, BLAS-ready slices

@@ -58,7 +58,7 @@ def check_softmax_cross_entropy(seed=0, **options):
     y = rng.integers(0, 4, 5)
 
     def backward(dy):
-        return {"logits": dy * softmax_cross_entropy(logits, y)[1]}
+        return {"logits": dy * softmax_cross_entropy(logits, y)[1]["logits"]}
 
     return check_function(lambda: softmax_cross_entropy(logits, y)[0], backward,
                           {"logits": logits}, op="softmax_cross_entropy", seed=seed, **options)

@@ -67,8 +67,9 @@ def check_discriminator_loss(seed=0, **options):
               "pri": rng.normal(0, 2, (5, 1))}
 
     def fn(real, rec, pri):
-        loss, dreal, (drec, dpri) = discriminator_loss(real, rec, pri)
-        return loss, {"real": dreal, "rec": drec, "pri": dpri}
+        loss, grads = discriminator_loss(real, rec, pri)
+        drec, dpri = grads["logits_fake"]
+        return loss, {"real": grads["logits_real"], "rec": drec, "pri": dpri}
     return loss_check("discriminator_loss", fn, arrays, list(arrays), seed, **options)
 
 
@@ -81,7 +82,8 @@ def register_generator_loss(kind, short):
         arrays = {"rec": rng.normal(0, 2, (3, 1)), "pri": rng.normal(0, 2, (5, 1))}
 
         def fn(rec, pri):
-            loss, (drec, dpri) = generator_loss(rec, pri, kind=kind)
+            loss, grads = generator_loss(rec, pri, kind=kind)
+            drec, dpri = grads["logits_fake"]
             return loss, {"rec": drec, "pri": dpri}
         return loss_check(name, fn, arrays, list(arrays), seed, **options)
     return run
@@ -110,7 +112,7 @@ def check_feature_loss(seed=0, **options):
     def backward(dy):
         img, cache = sigmoid_forward(out)                    # x̃ = σ(out)
         _, feat = dis.forward(img)
-        _, dfeat, _ = gaussian_nll(feat, f_real, 0.0)        # (Dis_l(x̃) − Dis_l(x)) / N
+        dfeat = gaussian_nll(feat, f_real, 0.0)[1]["mean"]   # (Dis_l(x̃) − Dis_l(x)) / N
         dimg = dis.backward(None, dfeat)
         return {"out": dy * sigmoid_backward(dimg, cache)}
 

@@ -153,13 +153,13 @@ class VAEBase(Model):
         """Decoder forward (keeps its cache): z (N, L) → out (N, D), logits or mean."""
         return self.decoder.forward(z if c is None else concat_forward(z, c)[0])
 
-    def encoder_backward(self, dz, rep_cache, dmu_kl, dlogvar_kl, w_kl=1.0,
-                         input_grad=False):
-        """Back from dL/dz (N, L) through z = μ + σε, plus w_kl · ∂KL/∂(μ, logvar), through
-        the encoder. Returns dL/dx (N, D) from the encoder's input, or None."""
+    def encoder_backward(self, dz, rep_cache, dkl, w_kl=1.0, input_grad=False):
+        """Back from dL/dz (N, L) through z = μ + σε, plus w_kl · ∂KL/∂(μ, logvar) (``dkl``,
+        the KL's gradients), through the encoder. Returns dL/dx (N, D) from the encoder's
+        input, or None."""
         dmu, dlogvar = reparameterize_backward(dz, rep_cache)        # through z = μ + σε
-        dmu += w_kl * dmu_kl                                         # plus w_kl · ∂KL/∂μ
-        dlogvar += w_kl * dlogvar_kl                                 # plus w_kl · ∂KL/∂logvar
+        dmu += w_kl * dkl["mu"]                                      # plus w_kl · ∂KL/∂μ
+        dlogvar += w_kl * dkl["logvar"]                              # plus w_kl · ∂KL/∂logvar
         dh = join_halves(dmu, dlogvar)                               # (N, 2L)
         if not input_grad:                     # x is data: skip the first layer's dx GEMM
             self.encoder.backward(dh, input_grad=False)
@@ -190,7 +190,7 @@ class VAEBase(Model):
         out = self.decoder_output(z, c)                               # (N, D)
         logvar_x = self.logvar_x
         recon, drecon = self.lik.nll(out, x, logvar_x)
-        kl, dmu_kl, dlogvar_kl = kl_standard_normal(mu, logvar)
+        kl, dkl = kl_standard_normal(mu, logvar)
         result = {"recon": recon, "kl": kl, "mu": mu, "logvar": logvar}
         if not compute_grads:
             return result
@@ -200,7 +200,7 @@ class VAEBase(Model):
         dz = self.decoder.backward(dout)                              # (N, L+K)
         if c is not None:
             dz = concat_backward(dz, self.latent_dim)                 # (N, L); c gets none
-        dx = self.encoder_backward(dz, rep_cache, dmu_kl, dlogvar_kl, w_kl, input_grad)
+        dx = self.encoder_backward(dz, rep_cache, dkl, w_kl, input_grad)
         if input_grad:               # x is also the reconstruction target: ∂recon/∂x|_out
             dtarget = self.lik.target_grad(out, x, logvar_x)
             result["dx"] = dx + (dtarget if w_recon == 1.0 else w_recon * dtarget)

@@ -181,10 +181,13 @@ class VAEGAN(VAEBase):
         l_real, l_rec, l_pri = logits[:n], logits[n:2 * n], logits[2 * n:]
         f_real, f_rec = feats[:n], feats[n:2 * n]                            # (N, F) each
 
-        kl, dmu_kl, dlogvar_kl = kl_standard_normal(mu, logvar)
-        llike, dfeat_rec, _ = gaussian_nll(f_rec, f_real, self.feature_logvar)   # target Dis_l(x)
-        dis, dl_real, (dl_rec_d, dl_pri_d) = discriminator_loss(l_real, l_rec, l_pri)
-        gen, (dl_rec_g, dl_pri_g) = generator_loss(l_rec, l_pri, kind=self.generator_loss)
+        kl, dkl = kl_standard_normal(mu, logvar)
+        llike, dllike = gaussian_nll(f_rec, f_real, self.feature_logvar)   # target Dis_l(x)
+        dfeat_rec = dllike["mean"]                                           # (N, F)
+        dis, ddis = discriminator_loss(l_real, l_rec, l_pri)
+        dl_real, (dl_rec_d, dl_pri_d) = ddis["logits_real"], ddis["logits_fake"]
+        gen, dgen = generator_loss(l_rec, l_pri, kind=self.generator_loss)
+        dl_rec_g, dl_pri_g = dgen["logits_fake"]
         kl, llike = float(kl), float(llike)
         diff = x_rec - x
         result = {
@@ -215,5 +218,5 @@ class VAEGAN(VAEBase):
             dx_rec = self.discriminator.backward(None, dfeat_rec)           # L_llike's path only
             self.decoder.forward(z)
             dz = self.decoder.backward(sigmoid_backward(dx_rec, x_rec))     # (N, L)
-        self.encoder_backward(dz, rep_cache, dmu_kl, dlogvar_kl)          # z = μ + σε, plus ∂KL
+        self.encoder_backward(dz, rep_cache, dkl)                         # z = μ + σε, plus ∂KL
         return result

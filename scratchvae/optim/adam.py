@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import cuda_path, get_array_module, numba_path
+from ..backend import dispatched, get_array_module
 from .optimizer import Optimizer
 
 
@@ -39,25 +39,23 @@ class Adam(Optimizer):
         self.eps, self.weight_decay = float(eps), float(weight_decay)
 
     def _update(self, name, p, g, state, lr):
-        m, v = state["m"], state["v"]
-        b1, b2, t = self.beta1, self.beta2, self.t
-        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
-        if numba_path(p, g, m, v):            # the same update, one fused pass per element
-            from kernels.elementwise import adam_update  # noqa: PLC0415
-            if adam_update(p, g, m, v, lr, b1, b2, self.eps, bc1, bc2, self.weight_decay):
-                return
-        if cuda_path(p, g, m, v):             # CuPy: the same update, one CUDA pass
-            from kernels.cuda.fused import adam_update as adam_update_cuda  # noqa: PLC0415
-            if adam_update_cuda(p, g, m, v, lr, b1, b2, self.eps, bc1, bc2, self.weight_decay):
-                return
-        if self.weight_decay:
-            p *= 1 - lr * self.weight_decay
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * (g * g)
-        xp = get_array_module(p)
-        denom = xp.sqrt(v)
-        denom /= math.sqrt(bc2)
-        denom += self.eps
-        p -= (lr / bc1) * (m / denom)
+        t = self.t
+        adam_update(p, g, state["m"], state["v"], lr, self.beta1, self.beta2, self.eps,
+                    1 - self.beta1 ** t, 1 - self.beta2 ** t, self.weight_decay)
+
+
+@dispatched("adam_update")
+def adam_update(p, g, m, v, lr, b1, b2, eps, bc1, bc2, weight_decay):
+    """One Adam/AdamW step of p, m, v in place (module docstring); bc1 = 1 − β₁ᵗ and
+    bc2 = 1 − β₂ᵗ are the bias corrections. One fused pass on the Numba and CUDA paths."""
+    if weight_decay:
+        p *= 1 - lr * weight_decay                    # decoupled weight decay
+    m *= b1
+    m += (1 - b1) * g                                 # first moment
+    v *= b2
+    v += (1 - b2) * (g * g)                           # second moment
+    denom = get_array_module(p).sqrt(v)
+    denom /= math.sqrt(bc2)
+    denom += eps
+    p -= (lr / bc1) * (m / denom)
+    return p
