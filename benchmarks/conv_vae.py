@@ -49,7 +49,7 @@ from common import machine_info, set_threads, time_side_by_side
 from contenders import BATCH, import_torch, step_contenders
 from docs_block import DOCS, write_block
 from scratchvae.backend import use_cpu_kernels
-from scratchvae.functional.conv import conv2d_naive, conv_transpose2d_naive
+from scratchvae.functional.conv_reference import conv2d_naive, conv_transpose2d_naive
 from scratchvae.nn.conv import Conv2d, ConvTranspose2d
 
 LAYERS = {   # name -> (class, args, input shape (C, H, W))

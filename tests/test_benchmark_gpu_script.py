@@ -379,13 +379,13 @@ class _FakeCudnn:
 
     @staticmethod
     def convolution_forward(x, W, b, y, pad, stride, dilation, groups, **kw):
-        from scratchvae.functional.conv import conv2d_naive
+        from scratchvae.functional.conv_reference import conv2d_naive
         y[...] = conv2d_naive(x.astype(np.float64), W.astype(np.float64),
                               None if b is None else b.astype(np.float64), stride, pad)
 
     @staticmethod
     def convolution_backward_data(W, gy, b, gx, pad, stride, dilation, groups, **kw):
-        from scratchvae.functional.conv import conv_transpose2d_naive
+        from scratchvae.functional.conv_reference import conv_transpose2d_naive
         (S, _), (P, _), K = stride, pad, W.shape[2]
         opad = gx.shape[2] - ((gy.shape[2] - 1) * S - 2 * P + K)
         gx[...] = conv_transpose2d_naive(gy.astype(np.float64), W.astype(np.float64),

@@ -16,9 +16,11 @@ import pytest
 from scratchvae.backend import CPU_KERNELS, use_cpu_kernels
 from scratchvae.errors import ShapeError
 from scratchvae.functional.conv import (
-    col2im, conv2d_backward, conv2d_forward, conv2d_naive, conv2d_output_shape,
-    conv_transpose2d_backward, conv_transpose2d_forward, conv_transpose2d_naive,
-    conv_transpose2d_output_shape, im2col,
+    conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
+)
+from scratchvae.functional.conv_reference import conv2d_naive, conv_transpose2d_naive
+from scratchvae.functional.patches import (
+    col2im, conv2d_output_shape, conv_transpose2d_output_shape, im2col,
 )
 from scratchvae.gradcheck import GradcheckError, check_module
 from scratchvae.nn.conv import Conv2d, ConvTranspose2d

@@ -136,9 +136,10 @@ def _dispatched_ops():
     import scratchvae.functional.activations as act
     import scratchvae.functional.conv as conv
     import scratchvae.functional.gemm as gemm
+    import scratchvae.functional.patches as patches
     import scratchvae.optim.adam as adam
     found = {}
-    for mod in (kl, lik, reparam, act, conv, gemm, adam):
+    for mod in (kl, lik, reparam, act, conv, gemm, patches, adam):
         for obj in vars(mod).values():
             if callable(obj) and hasattr(obj, "reference") and hasattr(obj, "op"):
                 found[obj.op] = obj

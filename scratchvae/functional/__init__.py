@@ -14,10 +14,10 @@ from .batchnorm import (
     batchnorm_backward, batchnorm_eval, batchnorm_eval_backward, batchnorm_forward,
 )
 from .conv import (
-    col2im, conv2d_backward, conv2d_forward, conv2d_naive, conv2d_output_shape,
-    conv_transpose2d_backward, conv_transpose2d_forward, conv_transpose2d_naive,
-    conv_transpose2d_output_shape, im2col,
+    conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
 )
+from .conv_reference import conv2d_naive, conv_transpose2d_naive
+from .patches import col2im, conv2d_output_shape, conv_transpose2d_output_shape, im2col
 from .linear import linear_backward, linear_forward
 from .numerics import log_sigmoid, logsumexp, sigmoid, softplus
 from .shape import (

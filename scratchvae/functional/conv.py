@@ -1,5 +1,5 @@
-"""2-D convolution and transposed convolution: forward/backward pairs over im2col/col2im,
-and the loop nests they are tested against.
+"""2-D convolution and transposed convolution: forward/backward pairs, each one GEMM
+over im2col patches.
 
 Notation
 --------
@@ -25,110 +25,33 @@ Convolution (a cross-correlation, as in every framework):
 
     y[n, f, i, j] = b[f] + Σ_{c, kh, kw} x_pad[n, c, i·SH + kh, j·SW + kw] · W[f, c, kh, kw]
 
-Internal layout: NHWC patches. ``im2col`` writes every receptive field as one row of
+With the patches of :func:`~scratchvae.functional.patches.im2col`, cols (N·OH·OW, K), and
+the weight's columns permuted the same way, Wmat (F, K) in (kh, kw, c) order, this is one
+GEMM: y2 = cols · Wmatᵀ (N·OH·OW, F), i.e. NHWC; ``y`` is returned as its NCHW *view* (no
+copy), which the next layer's im2col reads in place. Backward, with dy2 = dy as (N·OH·OW, F):
 
-    cols (N·OH·OW, K),   cols[(n, i, j), (kh, kw, c)] = x_pad[n, c, i·SH + kh, j·SW + kw]
+    db    = Σ_rows dy2                   dW = dy2ᵀ · cols   (as (F, C, KH, KW))
+    dcols = dy2 · Wmat                   dx = col2im(dcols)
 
-with the channel axis innermost, so each of its KH·KW strided copies moves contiguous
-runs of C values. With the rows of W permuted the same way, Wmat (F, K), the convolution
-is one GEMM: y = cols · Wmatᵀ. Measured on 2 cores, float32, batch 128, kernel 4, stride
-2, pad 1 (best of 60, interleaved): this im2col takes 1.63 ms for a 32×14×14 input and
-0.31 ms for 64×7×7, against 6.2 ms and 2.1 ms for NCHW-ordered patches (c, kh, kw), whose
-copies move runs of one value and need a second, transposing copy (sliding_window_view
-does no better: 5.9 and 1.6 ms), and 2.5 and 1.5 ms for Caffe's transposed (K, N·OH·OW)
-patches (which win only for C = 1: 0.18 against 0.34 ms). The GEMM's output (N·OH·OW, F)
-is NHWC; ``y`` is returned as its NCHW *view* (no copy), and the next layer's im2col reads
-that memory directly (1.2 ms instead of 1.63 ms above). Arrays come back NCHW-shaped but
-not C-contiguous.
+A transposed convolution is the adjoint of a convolution: its forward is a convolution's
+input gradient (a GEMM, then col2im) and its backward a convolution's forward (im2col,
+then a GEMM).
 
-``col2im`` is the adjoint of ``im2col``: every entry of ``cols`` is added back onto the
-pixel it was copied from (overlapping windows sum). It loops over the KH·KW kernel
-offsets in a fixed order, each a slice ``+=`` whose target elements are distinct, so it
-is deterministic (no atomics; bit-identical from run to run). Its input is produced by a
-GEMM (dcols = dy2 · Wmat in the conv's backward, x2 · Wmat in the transposed conv's
-forward); that GEMM is run as KH·KW products, one per kernel offset (``_patch_gemm``),
-whose output is *offset-major* memory (KH, KW, N, OH, OW, C), so that each slice col2im
-reads is contiguous. The same entries, a different memory order: col2im takes them as an
-(N, OH, OW, KH, KW, C) view. Measured as above, the conv backward's dx for a 32×14×14
-input (GEMM + col2im) takes 3.9 ms this way against 4.45 ms through the (N·OH·OW, K)
-matrix, although the KH·KW GEMMs take 0.25 ms longer than one.
-
-Two CPU paths (``scratchvae.backend.cpu_kernels()``). On the default "numba" path the
-GEMMs go through the Numba GEMM (``functional.gemm``), im2col and col2im are the Numba
-kernels of ``kernels/conv.py`` (same layouts; padding by bounds tests instead of a padded
-copy; parallel over the batch), and the patch GEMM before col2im is one GEMM into
-C-contiguous (N·OH·OW, K) rather than KH·KW offset-major ones. The "numpy" path is the
-code below as described above, and the tests hold the two to the same oracles.
-
-On the GPU (CuPy float32/float64 arrays), im2col and col2im are the CUDA kernels of
-``kernels/cuda/conv.cu`` (``im2col_cuda``, ``col2im_cuda``: the same layouts, padding by
-bounds tests, col2im a deterministic gather), the GEMMs go through ``functional.gemm``
-(our SGEMM kernels, or cuBLAS with ``SCRATCHVAE_GPU_GEMM=cublas``), and the patch GEMM
-before col2im is one GEMM into C-contiguous (N·OH·OW, K), as on the Numba path.
-
-Every function is written against the array module of its inputs, so NumPy and CuPy
-arrays both work; the ``*_naive`` oracles are NumPy only.
+The patch GEMM before col2im (``_patch_gemm``) picks the memory order col2im reads fastest:
+on the NumPy path KH·KW GEMMs, one per kernel offset, into offset-major memory
+(KH, KW, N, OH, OW, C), so each slice col2im adds is contiguous; on the Numba and CUDA
+paths one GEMM into C-contiguous (N·OH·OW, K), which their col2im kernels read in runs
+(measurements: ``docs/kernels/conv.md``). The loop oracles the tests hold these to are
+in ``functional/conv_reference.py``.
 """
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
-
-from ..backend import dispatched, get_array_module, path_of
+from ..backend import get_array_module, path_of
 from ..errors import ShapeError
 from .gemm import matmul
-
-
-# ------------------------------------------------------------------------- helpers
-def _pair(value, name: str = "value", minimum: int | None = None) -> tuple[int, int]:
-    """An int or an (h, w) pair of ints → (h, w); each at least ``minimum`` if given."""
-    def is_int(v):
-        return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-    if is_int(value):
-        pair = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value):
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"{name} must be an int or an (h, w) pair of ints, got {value!r}")
-    if minimum is not None and min(pair) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return pair
-
-
-def conv2d_output_shape(H: int, W: int, kernel_size, stride=1, padding=0) -> tuple[int, int]:
-    """(OH, OW) of a convolution: OH = (H + 2PH − KH) // SH + 1.
-
-    Raises ShapeError when the kernel is larger than the padded input (OH < 1).
-    """
-    (KH, KW), (SH, SW) = _pair(kernel_size, "kernel_size", 1), _pair(stride, "stride", 1)
-    PH, PW = _pair(padding, "padding", 0)
-    if H + 2 * PH < KH or W + 2 * PW < KW:
-        raise ShapeError(f"kernel ({KH}, {KW}) is larger than the padded input "
-                         f"({H + 2 * PH}, {W + 2 * PW}) = (H + 2PH, W + 2PW) for H, W = {H}, {W} "
-                         f"and padding ({PH}, {PW})")
-    return (H + 2 * PH - KH) // SH + 1, (W + 2 * PW - KW) // SW + 1
-
-
-def conv_transpose2d_output_shape(H: int, W: int, kernel_size, stride=1, padding=0,
-                                  output_padding=0) -> tuple[int, int]:
-    """(OH, OW) of a transposed convolution: OH = (H − 1)·SH − 2PH + KH + OPH.
-
-    Raises ValueError unless 0 ≤ output_padding < stride, ShapeError when OH < 1.
-    """
-    (KH, KW), (SH, SW) = _pair(kernel_size, "kernel_size", 1), _pair(stride, "stride", 1)
-    PH, PW = _pair(padding, "padding", 0)
-    OPH, OPW = _pair(output_padding, "output_padding", 0)
-    if OPH >= SH or OPW >= SW:
-        raise ValueError(f"output_padding ({OPH}, {OPW}) must be smaller than stride ({SH}, {SW}): "
-                         "it picks one of the SH output sizes that a stride-SH convolution maps "
-                         "back to the input size")
-    OH, OW = (H - 1) * SH - 2 * PH + KH + OPH, (W - 1) * SW - 2 * PW + KW + OPW
-    if OH < 1 or OW < 1:
-        raise ShapeError(f"transposed convolution of a {H}×{W} input with kernel ({KH}, {KW}), "
-                         f"stride ({SH}, {SW}), padding ({PH}, {PW}) has no output: ({OH}, {OW})")
-    return OH, OW
+from .patches import (  # noqa: F401 - conv2d_output_shape & co. are part of this op's API
+    _pair, col2im, conv2d_output_shape, conv_transpose2d_output_shape, im2col,
+)
 
 
 def _check_operands(op, x, W, b, c_axis):
@@ -144,92 +67,6 @@ def _check_operands(op, x, W, b, c_axis):
                          f"{layout} = {tuple(W.shape)} expects {W.shape[c_axis]}")
     if b is not None and tuple(b.shape) != (W.shape[1 - c_axis],):
         raise ShapeError(f"{op}: b must have shape ({W.shape[1 - c_axis]},), got {tuple(b.shape)}")
-
-
-def _pad_nhwc(x_nhwc, PH, PW):
-    """x (N, H, W, C) → zero-padded (N, Hp, Wp, C); x itself when there is no padding."""
-    if PH == 0 and PW == 0:
-        return x_nhwc
-    xp = get_array_module(x_nhwc)
-    N, H, W, C = x_nhwc.shape
-    x_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=x_nhwc.dtype)   # (N, Hp, Wp, C)
-    x_pad[:, PH:PH + H, PW:PW + W, :] = x_nhwc
-    return x_pad
-
-
-# ---------------------------------------------------------------- im2col / col2im
-def im2col(x, KH: int, KW: int, stride=1, padding=0):
-    """Unfold every receptive field of ``x`` into one row.
-
-    Args:
-        x: (N, C, H, W), any strides.
-        KH, KW: kernel size; stride, padding: int or (h, w).
-    Returns:
-        cols (N·OH·OW, KH·KW·C), rows in (n, i, j) order, columns in (kh, kw, c) order:
-        ``cols[(n, i, j), (kh, kw, c)] = x_pad[n, c, i·SH + kh, j·SW + kw]``.
-    """
-    (SH, SW), (PH, PW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
-    N, C, H, W = x.shape
-    OH, OW = conv2d_output_shape(H, W, (KH, KW), (SH, SW), (PH, PW))
-    cols = im2col_nhwc(x.transpose(0, 2, 3, 1), KH, KW, SH, SW, PH, PW)   # strides read in place
-    return cols.reshape(N * OH * OW, KH * KW * C)
-
-
-@dispatched("im2col_nhwc")
-def im2col_nhwc(x, KH, KW, SH, SW, PH, PW):
-    """The gather behind :func:`im2col` on an NHWC image x (N, H, W, C), any strides →
-    cols (N, OH, OW, KH, KW, C): one strided copy per kernel offset, all windows at once.
-    (The Numba and CUDA kernels pad by bounds tests instead of a padded copy.)"""
-    xp = get_array_module(x)
-    N, H, W, C = x.shape
-    OH, OW = conv2d_output_shape(H, W, (KH, KW), (SH, SW), (PH, PW))
-    x_pad = _pad_nhwc(x, PH, PW)                                       # (N, Hp, Wp, C)
-    cols = xp.empty((N, OH, OW, KH, KW, C), dtype=x.dtype)
-    for kh in range(KH):
-        for kw in range(KW):
-            cols[:, :, :, kh, kw, :] = x_pad[:, kh:kh + SH * (OH - 1) + 1:SH,
-                                             kw:kw + SW * (OW - 1) + 1:SW, :]  # (N, OH, OW, C)
-    return cols
-
-
-def col2im(cols, x_shape, KH: int, KW: int, stride=1, padding=0):
-    """The adjoint of :func:`im2col`: add every row entry back onto its source pixel.
-
-    ``<col2im(c), x> = <c, im2col(x)>`` for all x, c. Deterministic: the KH·KW offsets are
-    visited in a fixed order and each ``+=`` writes distinct elements.
-
-    Args:
-        cols: (N·OH·OW, KH·KW·C) in the layout :func:`im2col` produces, or the same
-            entries as an (N, OH, OW, KH, KW, C) array of any strides (what
-            ``_patch_gemm`` returns; contiguous (kh, kw) slices are read fastest).
-        x_shape: (N, C, H, W) of the image the windows were taken from.
-    Returns:
-        dx (N, C, H, W), an NCHW view of NHWC memory.
-    """
-    (SH, SW), (PH, PW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
-    N, C, H, W = (int(s) for s in x_shape)
-    OH, OW = conv2d_output_shape(H, W, (KH, KW), (SH, SW), (PH, PW))
-    if tuple(cols.shape) not in ((N * OH * OW, KH * KW * C), (N, OH, OW, KH, KW, C)):
-        raise ShapeError(f"col2im: cols for an image {(N, C, H, W)} and kernel ({KH}, {KW}) "
-                         f"must have shape {(N * OH * OW, KH * KW * C)} or "
-                         f"{(N, OH, OW, KH, KW, C)}, got {tuple(cols.shape)}")
-    cols6 = cols.reshape(N, OH, OW, KH, KW, C)                # a view in both cases
-    return col2im_nhwc(cols6, H, W, SH, SW, PH, PW).transpose(0, 3, 1, 2)
-
-
-@dispatched("col2im_nhwc")
-def col2im_nhwc(cols6, H, W, SH, SW, PH, PW):
-    """The scatter-add behind :func:`col2im`: cols (N, OH, OW, KH, KW, C) → dx (N, H, W, C),
-    one slice ``+=`` per kernel offset onto a zero-padded image, then the padding cropped.
-    (The CUDA kernel is a gather instead: each pixel sums its entries in a fixed order.)"""
-    xp = get_array_module(cols6)
-    N, OH, OW, KH, KW, C = cols6.shape
-    dx_pad = xp.zeros((N, H + 2 * PH, W + 2 * PW, C), dtype=cols6.dtype)   # (N, Hp, Wp, C)
-    for kh in range(KH):
-        for kw in range(KW):
-            dx_pad[:, kh:kh + SH * (OH - 1) + 1:SH,
-                   kw:kw + SW * (OW - 1) + 1:SW, :] += cols6[:, :, :, kh, kw, :]
-    return dx_pad[:, PH:PH + H, PW:PW + W, :]                          # crop the padding
 
 
 def _patch_gemm(a, Wmat, N, OH, OW, KH, KW):
@@ -381,56 +218,3 @@ def conv_transpose2d_backward(dy, cache, input_grad: bool = True):
     dW = matmul(x2.T, dcols).reshape(C_in, KH, KW, C_out).transpose(0, 3, 1, 2)  # (C_in, C_out, KH, KW)
     db = dy.sum(axis=(0, 2, 3)) if has_bias else None                      # (C_out,)
     return dx, dW, db
-
-
-# ------------------------------------------------------------------ loop oracles
-def conv2d_naive(x, W, b=None, stride=1, padding=0):
-    """Reference convolution straight from the definition (slow; NumPy; for tests).
-
-        for n, f, i, j:
-            y[n, f, i, j] = b[f] + Σ_{c, kh, kw} x_pad[n, c, i·SH + kh, j·SW + kw] · W[f, c, kh, kw]
-
-    The inner Σ over the (C, KH, KW) window is one elementwise product and sum.
-    x (N, C, H, W), W (F, C, KH, KW), b (F,) or None → y (N, F, OH, OW), C-contiguous.
-    """
-    _check_operands("conv2d_naive", x, W, b, c_axis=1)
-    (SH, SW), (PH, PW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
-    N, C, H, W_ = x.shape
-    F, _, KH, KW = W.shape
-    OH, OW = conv2d_output_shape(H, W_, (KH, KW), (SH, SW), (PH, PW))
-    x_pad = np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))          # (N, C, Hp, Wp)
-    y = np.zeros((N, F, OH, OW), dtype=np.result_type(x, W))
-    for n in range(N):
-        for f in range(F):
-            for i in range(OH):
-                for j in range(OW):
-                    window = x_pad[n, :, i * SH:i * SH + KH, j * SW:j * SW + KW]   # (C, KH, KW)
-                    y[n, f, i, j] = np.sum(window * W[f]) + (b[f] if b is not None else 0)
-    return y
-
-
-def conv_transpose2d_naive(x, W, b=None, stride=1, padding=0, output_padding=0):
-    """Reference transposed convolution: scatter each input pixel times the kernel.
-
-        for n, c_in, i, j:
-            y_full[n, :, i·SH : i·SH + KH, j·SW : j·SW + KW] += x[n, c_in, i, j] · W[c_in]
-        y = y_full[:, :, PH : PH + OH, PW : PW + OW] + b
-
-    y_full is (N, C_out, OH + 2PH, OW + 2PW); the padding is cropped off its border.
-    x (N, C_in, H, W), W (C_in, C_out, KH, KW), b (C_out,) or None → y (N, C_out, OH, OW).
-    """
-    _check_operands("conv_transpose2d_naive", x, W, b, c_axis=0)
-    (SH, SW), (PH, PW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
-    N, C_in, H, W_ = x.shape
-    _, C_out, KH, KW = W.shape
-    OH, OW = conv_transpose2d_output_shape(H, W_, (KH, KW), (SH, SW), (PH, PW), output_padding)
-    y_full = np.zeros((N, C_out, OH + 2 * PH, OW + 2 * PW), dtype=np.result_type(x, W))
-    for n in range(N):
-        for c in range(C_in):
-            for i in range(H):
-                for j in range(W_):
-                    y_full[n, :, i * SH:i * SH + KH, j * SW:j * SW + KW] += x[n, c, i, j] * W[c]
-    y = y_full[:, :, PH:PH + OH, PW:PW + OW].copy()
-    if b is not None:
-        y += b[:, None, None]
-    return y

@@ -6,9 +6,9 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..functional.conv import (
-    _pair, conv2d_backward, conv2d_forward, conv2d_output_shape, conv_transpose2d_backward,
-    conv_transpose2d_forward, conv_transpose2d_output_shape,
+    conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
 )
+from ..functional.patches import _pair, conv2d_output_shape, conv_transpose2d_output_shape
 from ..rng import as_rng
 from .module import Module
 
