@@ -14,8 +14,6 @@ from scratchvae.analysis.softmax_regression import (
 )
 from scratchvae.distributions import bernoulli_nll
 from scratchvae.errors import DataError, NonFiniteError, ShapeError
-from scratchvae.gradcheck import suite_sparse_stacked  # noqa: F401 - registers the checks
-from scratchvae.gradcheck.suite import CHECKS
 from scratchvae.models import VAE, Autoencoder
 
 SEEDS = (0, 1, 2)
@@ -136,13 +134,6 @@ def test_cross_entropy_reductions_agree():
     np.testing.assert_allclose(d_mean["logits"], d_none["logits"] / 6)
     with pytest.raises(ValueError, match="reduction"):
         softmax_cross_entropy(a, y, "max")
-
-
-@pytest.mark.parametrize("name", ["softmax_cross_entropy", "SoftmaxRegression(l2)"])
-@pytest.mark.parametrize("seed", SEEDS)
-def test_softmax_gradient_checks(name, seed):
-    report = CHECKS[name](seed=seed)
-    assert report.passed and report.max_rel_error <= 1e-6, str(report)
 
 
 def blobs(n, seed, k=3, f=5, sep=4.0):

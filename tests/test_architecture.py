@@ -15,7 +15,6 @@ CuPy is imported only by the device gateway (``scratchvae/backend.py``) and ``ke
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
 from pathlib import Path
 
 import pytest

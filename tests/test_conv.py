@@ -56,13 +56,6 @@ CONV_GRID = _grid(transposed=False)             # 24 cases
 TCONV_GRID = _grid(transposed=True)             # 36 cases
 
 
-@pytest.fixture(params=CPU_KERNELS)
-def path(request):
-    """Run the test on each CPU path: the Numba kernels and the NumPy reference path."""
-    with use_cpu_kernels(request.param):
-        yield request.param
-
-
 def _operands(case, transposed, dtype=np.float64, seed=0):
     rng = np.random.default_rng(seed)
     c = case
@@ -87,7 +80,7 @@ def _round_off_bound(naive, x, W, b, terms, **kw):
     ((3, 1, 8, 8), (1, 1), 3, 2),           # stride > kernel: pixels no window reads
     ((1, 4, 5, 5), (5, 5), 1, 2),
 ])
-def test_im2col_col2im_are_adjoint(shape, k, s, p, path):
+def test_im2col_col2im_are_adjoint(shape, k, s, p, cpu_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape)
     cols = im2col(x, *k, s, p)
@@ -101,7 +94,7 @@ def test_im2col_col2im_are_adjoint(shape, k, s, p, path):
     np.testing.assert_array_equal(col2im(c, shape, *k, s, p), back)   # deterministic
 
 
-def test_im2col_layout_is_documented_one(path):
+def test_im2col_layout_is_documented_one(cpu_path):
     """cols[(n, i, j), (kh, kw, c)] = x_pad[n, c, i·SH + kh, j·SW + kw]."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 6, 5))
@@ -154,7 +147,7 @@ def test_input_grad_false_skips_dx_only(transposed):
 
 # -------------------------------------------------------------- fast against naive
 @pytest.mark.parametrize("case", CONV_GRID)
-def test_conv2d_matches_naive(case, path):
+def test_conv2d_matches_naive(case, cpu_path):
     kw = dict(stride=case["s"], padding=case["p"])
     x, W, b = _operands(case, transposed=False)
     y, _ = conv2d_forward(x, W, b, **kw)
@@ -172,7 +165,7 @@ def test_conv2d_matches_naive(case, path):
 
 
 @pytest.mark.parametrize("case", TCONV_GRID)
-def test_conv_transpose2d_matches_naive(case, path):
+def test_conv_transpose2d_matches_naive(case, cpu_path):
     kw = dict(stride=case["s"], padding=case["p"], output_padding=case["op"])
     x, W, b = _operands(case, transposed=True)
     y, _ = conv_transpose2d_forward(x, W, b, **kw)
@@ -189,7 +182,7 @@ def test_conv_transpose2d_matches_naive(case, path):
     assert np.all(np.abs(y32 - ref) <= bound)
 
 
-def test_non_square_and_non_contiguous_inputs(path):
+def test_non_square_and_non_contiguous_inputs(cpu_path):
     rng = np.random.default_rng(3)
     big = rng.standard_normal((3, 4, 11, 20))
     x = big[::2, 1:, :, ::2]                                # (2, 3, 11, 10), not contiguous
@@ -392,40 +385,6 @@ def test_bad_inputs_raise_clear_errors():
 
 
 # ------------------------------------------------------------------ PyTorch, if present
-def test_matches_pytorch_if_installed():
-    torch = pytest.importorskip("torch")
-    F = torch.nn.functional
-    rng = np.random.default_rng(9)
-    cases = [(3, 1, 1, 0), (4, 2, 1, 0), (5, 2, 2, 1), ((3, 2), (2, 1), (1, 0), (1, 0))]
-    for k, s, p, op in cases:
-        x = rng.standard_normal((2, 3, 9, 7))
-        kh, kw = (k, k) if isinstance(k, int) else k
-        for transposed in (False, True):
-            W = rng.standard_normal((3, 4, kh, kw) if transposed else (4, 3, kh, kw))
-            b = rng.standard_normal(4)
-            tx, tW, tb = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
-            if transposed:
-                y, cache = conv_transpose2d_forward(x, W, b, s, p, op)
-                ty = F.conv_transpose2d(tx, tW, tb, stride=s, padding=p, output_padding=op)
-            else:
-                y, cache = conv2d_forward(x, W, b, s, p)
-                ty = F.conv2d(tx, tW, tb, stride=s, padding=p)
-            np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
-            dy = rng.standard_normal(y.shape)
-            ty.backward(torch.tensor(dy))
-            grads = (conv_transpose2d_backward if transposed else conv2d_backward)(dy, cache)
-            for ours, theirs in zip(grads, (tx, tW, tb)):
-                np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
-    # the same weight shapes and init bound (PyTorch's fan_in, from its own helper)
-    for theirs, ours, args in [(torch.nn.Conv2d, Conv2d, (8, 16, 5)),
-                               (torch.nn.ConvTranspose2d, ConvTranspose2d, (16, 8, (5, 3)))]:
-        tW = theirs(*args).weight
-        fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(tW)
-        W = ours(*args, rng=0).params["W"]
-        assert W.shape == tuple(tW.shape)
-        bound = 1 / np.sqrt(fan_in)
-        assert 0.95 * bound < np.abs(W).max() <= bound
-        assert 0.95 * bound < tW.abs().max().item() <= bound
 
 
 @pytest.mark.gpu

@@ -9,11 +9,9 @@ import pytest
 
 from scratchvae.data import make_cosine3d
 from scratchvae.errors import ShapeError
-from scratchvae.gradcheck import suite_constrained  # noqa: F401 - registers the checks
 from scratchvae.gradcheck.suite import CHECKS, _model_check
 from scratchvae.models import MODELS, VAE, build_model
 from scratchvae.models.geco import GECOVAE
-from scratchvae.optim import Adam
 from scratchvae.train import TrainConfig, Trainer, load_checkpoint
 
 NAMES = [n for n in CHECKS if n.startswith("GECOVAE")]
@@ -36,13 +34,6 @@ def state(m):
 # ------------------------------------------------------------ gradient checks
 def test_checks_are_registered():
     assert len(NAMES) == 2
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("name", NAMES)
-def test_gradcheck_passes(name, seed):
-    report = CHECKS[name](seed=seed)
-    assert report.passed and report.max_rel_error <= 1e-6, str(report)
 
 
 class _LambdaIgnored(GECOVAE):
@@ -139,33 +130,6 @@ def test_evaluation_changes_no_state():
     assert all(np.array_equal(before[k], after[k]) for k in before)
     with pytest.raises(RuntimeError):
         m.after_step()                                   # evaluation left nothing pending
-
-
-# ------------------------------------------------------------------ golden run
-def golden_run(seed=0, steps=30):
-    x = make_cosine3d(128, seed=11).x
-    m = GECOVAE(kappa=0.05, nu=1e-3, seed=seed)          # the tutorial's network, float32
-    opt = Adam(m.parameters(), lr=1e-2)
-    losses, recons = [], []
-    for step in range(steps):
-        m.zero_grad()
-        out = m.loss_and_grads(x, rng=step)
-        losses.append(out["loss"])
-        recons.append(out["recon"])
-        opt.step()
-        m.after_step()
-    return losses, recons, m.lam
-
-
-def test_golden_run_is_reproducible_and_falls():
-    a, b = golden_run(), golden_run()
-    assert a == b                                         # bit-identical, λ included
-    losses, recons, lam = a
-    assert all(math.isfinite(v) for v in losses)
-    assert np.mean(losses[-5:]) < 0.7 * losses[0], (losses[0], losses[-5:])
-    assert np.mean(recons[-5:]) < 0.7 * recons[0]
-    assert lam > 1.0                                      # recon ≫ κ all along: λ grew
-    assert golden_run(seed=1)[0][0] != losses[0]
 
 
 def test_multiplier_is_checkpointed_and_resume_is_exact(tmp_path):

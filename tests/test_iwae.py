@@ -15,7 +15,6 @@ from scratchvae.gradcheck.suite import CHECKS
 from scratchvae.models import MODELS, ConvIWAE, IWAE, build_model
 from scratchvae.models.iwae import importance_weights
 from scratchvae.train import TrainConfig, Trainer, load_model, save_checkpoint
-from golden import adam_losses
 
 D, H, L, N = 12, (10,), 3, 5
 Z = 5.0                                   # standard errors allowed in statistical tests
@@ -239,15 +238,6 @@ def test_model_with_log_w_near_minus_1e4_stays_finite():
 
 
 # ----------------------------------------------------------- gradient checks
-@pytest.mark.parametrize("name", IWAE_CHECKS)
-def test_registered_gradient_checks_pass(name):
-    # seed 0 here; tests/test_suite_gradcheck.py runs every entry at seeds 0, 1, 2 and in
-    # the CLI's directional mode
-    report = CHECKS[name](seed=0)
-    model_names = {r.name for r in report.results}
-    assert {"encoder.0.W" if "Conv" not in name else "encoder.1.W", "decoder.0.W"} <= model_names
-    assert report.eps == pytest.approx(1e-6) and report.rtol <= 1e-6
-    assert report.passed and report.max_rel_error <= 1e-6, str(report)
 
 
 def test_suite_covers_k1_k5_conv_and_a_learned_variance():
@@ -331,22 +321,6 @@ def test_eps_is_reproducible_from_a_seed_or_generator():
 
 
 # ------------------------------------------------------------------ training
-def golden_run(cls, steps=25, seed=0):
-    # near-binary pixels (0.05 / 0.95, 30 % on): much of the loss is learnable even from
-    # the output biases alone, unlike uniform noise whose per-pixel entropy is the floor
-    on = np.random.default_rng(123).uniform(0, 1, (16, 64)) < 0.3
-    x = np.where(on, 0.95, 0.05).astype(np.float32)                   # (16, 64) = 16 × 1×8×8
-    model = (IWAE(64, (32,), 4, k=5, seed=seed) if cls is IWAE
-             else ConvIWAE((1, 8, 8), (4, 8), 4, k=3, seed=seed))
-    return adam_losses(model, x, steps, 3e-3)
-
-
-@pytest.mark.parametrize("cls", [IWAE, ConvIWAE], ids=["iwae", "conv-iwae"])
-def test_golden_run_is_reproducible_and_falls(cls):
-    a, b = golden_run(cls), golden_run(cls)
-    assert a == b and all(math.isfinite(v) for v in a)
-    assert np.mean(a[-5:]) < 0.98 * a[0], (a[0], a[-5:])     # 25 steps take off > 2 %
-    assert golden_run(cls, seed=1)[0] != a[0]
 
 
 def test_trainer_logs_the_iwae_terms():

@@ -8,8 +8,7 @@ import pytest
 
 from scratchvae.errors import NonFiniteError, ShapeError
 from scratchvae.functional import sparsity as S
-from scratchvae.gradcheck import suite_sparse_stacked  # noqa: F401 - registers the checks
-from scratchvae.gradcheck.suite import CHECKS, _model_check
+from scratchvae.gradcheck.suite import _model_check
 from scratchvae.models import Autoencoder
 from scratchvae.models import sparse_ae as sparse_module
 from scratchvae.models.sparse_ae import SparseAutoencoder
@@ -63,13 +62,6 @@ def test_l1_penalty_value_and_gradient():
                                   3.0 / 2 * np.array([[1, -1], [-1, 0]]))
 
 
-@pytest.mark.parametrize("name", ["kl_sparsity", "l1_sparsity"])
-@pytest.mark.parametrize("seed", SEEDS)
-def test_penalty_gradient_checks(name, seed):
-    report = CHECKS[name](seed=seed)
-    assert report.passed and report.max_rel_error <= 1e-6, str(report)
-
-
 def test_penalty_errors_name_the_problem():
     with pytest.raises(ValueError, match="rho must lie strictly between 0 and 1"):
         S.kl_sparsity_forward(np.full((2, 2), 0.5), 0.0)
@@ -115,13 +107,6 @@ def test_beta_zero_is_the_plain_autoencoder():
     for (n1, _, g1), (n2, _, g2) in zip(sp.parameters(), ae.parameters()):
         assert n1 == n2
         np.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-15)
-
-
-@pytest.mark.parametrize("name", ["SparseAutoencoder(kl, bernoulli)", "SparseAutoencoder(l1, mse)"])
-@pytest.mark.parametrize("seed", SEEDS)
-def test_whole_model_gradient_checks(name, seed):
-    report = CHECKS[name](seed=seed)
-    assert report.passed and report.max_rel_error <= 1e-6, str(report)
 
 
 def test_model_check_catches_a_dropped_penalty_gradient(monkeypatch):
@@ -172,22 +157,15 @@ def test_config_rebuilds_the_same_model():
 
 
 # ------------------------------------------------------------------- training
-def golden_run(seed=0, steps=30, beta=3.0):
+def train_on_one_batch(steps, beta, seed=0):
+    """Adam on one fixed batch; the mean code activation afterwards."""
     x = np.random.default_rng(123).uniform(0, 1, (16, 64)).astype(np.float32)
     model = SparseAutoencoder(64, (), 32, rho=0.05, beta=beta, seed=seed)
     return adam_losses(model, x, steps, 1e-3), model.mean_activation(x)
 
 
-def test_golden_run_is_reproducible_and_falls():
-    (a, _), (b, _) = golden_run(), golden_run()
-    assert a == b
-    assert all(math.isfinite(v) for v in a)
-    assert np.mean(a[-5:]) < 0.95 * a[0], (a[0], a[-5:])
-    assert golden_run(seed=1)[0][0] != a[0]
-
-
 def test_penalty_pulls_the_mean_activation_to_rho():
-    _, rho_sparse = golden_run(steps=300, beta=3.0)
-    _, rho_dense = golden_run(steps=300, beta=0.0)
+    _, rho_sparse = train_on_one_batch(300, beta=3.0)
+    _, rho_dense = train_on_one_batch(300, beta=0.0)
     assert abs(rho_sparse.mean() - 0.05) < 0.02, rho_sparse.mean()
     assert rho_dense.mean() > 0.2, rho_dense.mean()

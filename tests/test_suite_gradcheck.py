@@ -18,14 +18,32 @@ RTOL = 1e-6      # the project tolerance; never raise it to make something pass
 BASES = {"Module", "Sequential"}
 
 
+SEEDS = (0, 1, 2)
+#: what a family's check must compare besides passing: the data where it is a variable of
+#: the loss (CVAE: x enters twice), a multiplier checked like a weight (α), every layer
+MUST_CHECK = {
+    "CVAE": {"x", "encoder.0.W", "decoder.0.W"},
+    "LagrangianVAE": {"alpha"},
+    "IWAE": {"encoder.0.W", "decoder.0.W"},
+    "ConvIWAE": {"encoder.1.W", "decoder.0.W"},
+    "DenoisingAE": {"encoder.0.W", "encoder.0.b", "encoder.2.W", "encoder.2.b",
+                    "decoder.0.W", "decoder.0.b", "decoder.2.W", "decoder.2.b"},
+}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", list(CHECKS), ids=list(CHECKS))
-def test_registered_check_passes(name):
-    report = CHECKS[name](seed=0)
+def test_registered_check_passes(name, seed):
+    """Every registered check, once per seed — the only place the registry runs."""
+    report = CHECKS[name](seed=seed)
     assert report.results, f"{name}: the check compared nothing"
     assert report.op == name and report.mode == "full"
     assert report.rtol <= RTOL and report.eps == pytest.approx(1e-6) and report.atol == 0
     assert report.passed, str(report)
     assert report.max_rel_error <= RTOL, str(report)
+    family = name.split("(")[0]
+    missing = MUST_CHECK.get(family, set()) - {r.name for r in report.results}
+    assert not missing, f"{name} does not check {sorted(missing)}"
 
 
 class _Stop(Exception):

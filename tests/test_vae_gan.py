@@ -64,14 +64,6 @@ def test_the_family_registers_its_checks():
             "VAEGAN dis: L_dis"} == set(OURS)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("name", OURS, ids=OURS)
-def test_registered_check_passes(name, seed):
-    report = CHECKS[name](seed=seed)
-    assert report.results and report.eps == pytest.approx(1e-6) and report.rtol <= RTOL
-    assert report.passed and report.max_rel_error <= RTOL, str(report)
-
-
 def _fails(name):
     report = CHECKS[name](seed=0)
     return not report.passed and report.max_rel_error > RTOL
@@ -304,11 +296,11 @@ def _squares(n=16, seed=1):
     return x.reshape(n, 64)
 
 
-GOLDEN = dict(input_dim=64, hidden=(32,), latent_dim=4, dis_hidden=(64, 16), feature_layer=1,
+FIXED_METRIC = dict(input_dim=64, hidden=(32,), latent_dim=4, dis_hidden=(64, 16), feature_layer=1,
               feature_logvar=-4.0)
 
 
-def golden_run(seed=0, steps=30):
+def fixed_metric_run(seed=0, steps=30):
     """Adam steps on 16 squares. Returns each step's outputs and the VAE loss (KL + L_llike)
     of the current encoder/decoder measured in the *initial* discriminator's features.
 
@@ -317,7 +309,7 @@ def golden_run(seed=0, steps=30):
     metric is not comparable from step to step (it rises here while the pixel error
     falls). In one fixed metric the VAE's objective must fall.
     """
-    model, probe = VAEGAN(**GOLDEN, seed=seed), VAEGAN(**GOLDEN, seed=seed)
+    model, probe = VAEGAN(**FIXED_METRIC, seed=seed), VAEGAN(**FIXED_METRIC, seed=seed)
     probe.load_state_dict(model.state_dict())                  # probe keeps the initial Dis
     opts = group_adams(model, lr=1e-3)
     x = _squares()
@@ -334,8 +326,8 @@ def golden_run(seed=0, steps=30):
     return outs, fixed_metric
 
 
-def test_golden_run_is_reproducible_and_the_vae_loss_falls():
-    (a, fixed), (b, fixed_b) = golden_run(), golden_run()
+def test_the_vae_loss_falls_in_a_fixed_metric_and_runs_repeat():
+    (a, fixed), (b, fixed_b) = fixed_metric_run(), fixed_metric_run()
     for k in VAEGAN.terms:
         assert [o[k] for o in a] == [o[k] for o in b]                    # bit-identical
     assert fixed == fixed_b
@@ -344,7 +336,7 @@ def test_golden_run_is_reproducible_and_the_vae_loss_falls():
     for k in ("dis", "pixel_sse"):                                      # the Dis learns; x̃ → x
         seq = [o[k] for o in a]
         assert np.mean(seq[-5:]) < 0.9 * seq[0], (k, seq)
-    assert golden_run(seed=1)[0][0]["loss"] != a[0]["loss"]             # the seed matters
+    assert fixed_metric_run(seed=1)[0][0]["loss"] != a[0]["loss"]             # the seed matters
 
 
 def test_the_trainer_runs_epochs_reproducibly():
