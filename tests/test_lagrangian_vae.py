@@ -1,4 +1,4 @@
-"""LagrangianVAE (seed paper 003, eq. 7): gradient checks (α included) that can fail, the
+"""LagrangianVAE (Ko & Ko, eq. 7): gradient checks (α included) that can fail, the
 loss and its gradients against the plain VAE, α's descent and projection, the paper's
 literal "flip" rule, a golden run, exact resume, config round trip and bad arguments."""
 

@@ -9,7 +9,7 @@ Put nonlinearities in, and the "subspace" can curve: the same code size then los
 Part 1, images: PCA, a linear AE (784-K-784) and a nonlinear AE (784-256-K-256-784,
 ReLU), all measured by the squared error per image, for K = 2, 8, 32; and the 2-D codes
 of the three side by side.
-Part 2, the seed paper's 3-D cosine surface (a curved 2-D sheet): with K = 2 PCA must
+Part 2, the 3-D cosine surface of Ko & Ko (a curved 2-D sheet): with K = 2 PCA must
 flatten it; the nonlinear AE (3-32-2-32-3, parametric tanh, as in the paper) follows it.
 
 Run:

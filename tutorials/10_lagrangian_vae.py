@@ -1,7 +1,8 @@
-"""10 — The Lagrangian VAE of seed paper 003: a learned multiplier α re-weights the ELBO.
+"""10 — The Lagrangian VAE of Ko & Ko: a learned multiplier α re-weights the ELBO.
 
-The idea. Seed paper 003 asks a VAE to reconstruct as well as possible subject to
-KL ≤ δ, and trains eq. 7,
+The idea. Ko & Ko ("A Study on the Optimization Problem of Variational
+AutoEncoder") ask a VAE to reconstruct as well as possible subject to
+KL ≤ δ, and train eq. 7,
 
     J = (1 + α) · recon + α · (KL − δ),      α ≥ 0, learned with the network,
 

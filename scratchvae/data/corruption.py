@@ -1,4 +1,4 @@
-"""Input corruption for denoising autoencoders (Vincent et al., 2008; seed 001, §4).
+"""Input corruption for denoising autoencoders (Vincent et al., 2008).
 
 Notation: x (N, D) clean data, x̃ (N, D) its corrupted copy, ν the noise level.
 

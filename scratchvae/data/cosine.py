@@ -1,4 +1,4 @@
-"""The noisy 3-D cosine surface of the Lagrangian-VAE seed paper (shared/seeds/003).
+"""The noisy 3-D cosine surface of Ko & Ko's Lagrangian-VAE paper.
 
 The paper trains a VAE with a 2-D latent space on "10,000 points sampled with a
 little noise from a simple cosine function formed in 3-D, over a chosen

@@ -3,7 +3,7 @@
 Two kinds of names:
 
 * generated in memory, no files: ``"sprites"`` (the default data set, see sprites.py)
-  and ``"cosine3d"`` (the seed paper's noisy surface, see cosine.py);
+  and ``"cosine3d"`` (the noisy surface of Ko & Ko, see cosine.py);
 * MNIST-style IDX files: ``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``.
 
 Where the files are looked for, first directory holding the split's files wins:

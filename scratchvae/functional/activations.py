@@ -84,7 +84,7 @@ def softplus_backward(dy, x):
 def ptanh_forward(x, a, b):
     """Parametric tanh  y = a * tanh(b * x), with learnable amplitude a and slope b.
 
-    The seed paper (003) uses a "parametric hyperbolic tangent" in its encoder and
+    Ko & Ko use a "parametric hyperbolic tangent" in their encoder and
     decoder; this is the standard two-parameter form (LeCun's 1.7159·tanh(2x/3) is
     the fixed special case a = 1.7159, b = 2/3).
 

@@ -38,8 +38,6 @@ models are pure functions of their parameters and a batch.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..backend import get_array_module
 from ..errors import ShapeError, check_float_array
 from ..nn import Module

@@ -1,5 +1,5 @@
 """The denoising autoencoder: corrupt the input, reconstruct the clean data
-(Vincent et al., 2008; seed 001, §4).
+(Vincent et al., 2008).
 
 Notation: N batch, D data dimensions, L code size.
 

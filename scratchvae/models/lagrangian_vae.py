@@ -1,4 +1,4 @@
-"""The Lagrangian VAE of seed paper 003 (Ko & Ko, "A Study on the Optimization Problem of
+"""The Lagrangian VAE of Ko & Ko ("A Study on the Optimization Problem of
 Variational AutoEncoder"): a VAE whose reconstruction and KL terms are weighted by a
 learned multiplier α ≥ 0.
 
@@ -54,7 +54,7 @@ ALPHA_RULES = ("project", "flip")
 
 
 class LagrangianVAE(VAE):
-    """VAE trained on eq. 7 of seed paper 003, with the multiplier ``params["alpha"]`` (1,).
+    """VAE trained on eq. 7 of Ko & Ko, with the multiplier ``params["alpha"]`` (1,).
 
     Args (besides those of :class:`VAE`, whose β is not used):
         delta: δ ≥ 0, the KL budget of the constraint KL ≤ δ (the paper uses 0.1).

@@ -175,7 +175,7 @@ class VAEGAN(VAEBase):
         z_p = self.draw_prior(n, rng) if z_prior is None else self._check_prior(z_prior)   # (M, L)
         imgs, sig_cache = sigmoid_forward(self.decoder.forward(
             xp.concatenate([z, z_p])))                                       # (N+M, D)
-        x_rec, x_pri = imgs[:n], imgs[n:]                                    # x̃ (N, D), x_p (M, D)
+        x_rec = imgs[:n]                              # x̃ (N, D); imgs[n:] are the prior samples x_p
         logits, feats = self.discriminator.forward(
             xp.concatenate([x, imgs]))                                   # (2N+M, 1), (2N+M, F)
         l_real, l_rec, l_pri = logits[:n], logits[n:2 * n], logits[2 * n:]

@@ -77,7 +77,7 @@ class LeakyReLU(Module):
 class ParametricTanh(Module):
     """y = a * tanh(b * x) with learnable amplitude ``a`` and slope ``b``.
 
-    The seed paper's activation (003, "parametric hyperbolic tangent").
+    The activation of Ko & Ko's networks (their "parametric hyperbolic tangent").
 
     Args:
         num_features: M, one (a, b) pair per feature along the last axis; ``None``
