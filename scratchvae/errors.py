@@ -37,6 +37,11 @@ class DataError(ScratchVAEError, ValueError):
     """A data set is empty, unknown, corrupt, truncated or cannot be fetched."""
 
 
+class ConfigError(ScratchVAEError, ValueError):
+    """An option or setting that cannot be used: out of range, or not one the model can
+    honour (e.g. KL warm-up for a model without a KL weight)."""
+
+
 class CheckpointError(ScratchVAEError, ValueError):
     """A checkpoint file is missing, unreadable or does not fit the model."""
 

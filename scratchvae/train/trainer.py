@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from ..data.loader import BatchIterator, binarize
 from ..distributions.likelihoods import check_target_range
-from ..errors import NonFiniteError, check_float_array
+from ..errors import ConfigError, NonFiniteError, check_float_array
 from ..optim import SGD, Adam, OptimizerGroups, clip_grad_norm, global_grad_norm, schedules
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import save_history
@@ -77,17 +77,17 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.epochs < 0 or self.batch_size < 1:
-            raise ValueError(f"epochs must be ≥ 0 and batch_size ≥ 1, got {self.epochs}, "
+            raise ConfigError(f"epochs must be ≥ 0 and batch_size ≥ 1, got {self.epochs}, "
                              f"{self.batch_size}")
         if self.lr_schedule not in ("constant", "cosine", "exponential"):
-            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}")
+            raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}")
         if self.kl_warmup_epochs < 0:
-            raise ValueError(f"kl_warmup_epochs must be ≥ 0, got {self.kl_warmup_epochs}")
+            raise ConfigError(f"kl_warmup_epochs must be ≥ 0, got {self.kl_warmup_epochs}")
         if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'sgd'")
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'sgd'")
         self.betas = tuple(float(b) for b in self.betas)
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
 
 
 class Trainer:
@@ -132,13 +132,13 @@ class Trainer:
         data = data if isinstance(data, tuple) else (data,)
         inputs = getattr(self.model, "inputs", ("x",))
         if len(data) != len(inputs):
-            raise ValueError(f"{type(self.model).__name__} trains on batches of "
+            raise ConfigError(f"{type(self.model).__name__} trains on batches of "
                              f"{tuple(inputs)}; {name} holds {len(data)} array(s). Pass "
                              f"{'(' + ', '.join(inputs) + ')' if len(inputs) > 1 else 'x'}")
         check_float_array(data[0], f"{name}[0]" if len(data) > 1 else name, ndim=2)
         for a, field_name in zip(data[1:], inputs[1:]):
             if len(a) != len(data[0]):
-                raise ValueError(f"{name}: {field_name} has {len(a)} rows but x has "
+                raise ConfigError(f"{name}: {field_name} has {len(a)} rows but x has "
                                  f"{len(data[0])}; they must match")
         return data
 
@@ -161,7 +161,7 @@ class Trainer:
         groups = self.model.parameter_groups()
         unknown = sorted(set(c.group_lr) - set(groups))
         if unknown:
-            raise ValueError(f"group_lr names {unknown}, but {type(self.model).__name__} has "
+            raise ConfigError(f"group_lr names {unknown}, but {type(self.model).__name__} has "
                              f"the parameter groups {sorted(groups)}")
         optimizers = {}
         for name, params in groups.items():
@@ -180,7 +180,7 @@ class Trainer:
             return None
         beta = getattr(self.model, "kl_weight", None)
         if beta is None:
-            raise ValueError(f"KL warm-up needs a model with a KL weight β; "
+            raise ConfigError(f"KL warm-up needs a model with a KL weight β; "
                              f"{type(self.model).__name__} has none (its objective weighs "
                              f"the KL otherwise, or has no KL term)")
         return beta
