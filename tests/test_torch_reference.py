@@ -73,26 +73,18 @@ def _conv_args(group, c):
     return a, a.get("b"), (s, p) + extra
 
 
-@pytest.mark.parametrize("c", case_ids("conv2d"))
-def test_conv2d_functional_matches_torch(c, cpu_path):
-    a, b, args = _conv_args("conv2d", c)
-    y, cache = conv2d_forward(a["x"], a["W"], b, *args)
-    assert_close(y, a["y"], "y")
-    dx, dW, db = conv2d_backward(a["dy"], cache)
-    assert_close(dx, a["dx"], "dx")
-    assert_close(dW, a["dW"], "dW")
-    if b is None:
-        assert db is None
-    else:
-        assert_close(db, a["db"], "db")
+FUNCTIONAL = {"conv2d": (conv2d_forward, conv2d_backward),
+              "conv_transpose2d": (conv_transpose2d_forward, conv_transpose2d_backward)}
 
 
-@pytest.mark.parametrize("c", case_ids("conv_transpose2d"))
-def test_conv_transpose2d_functional_matches_torch(c, cpu_path):
-    a, b, args = _conv_args("conv_transpose2d", c)
-    y, cache = conv_transpose2d_forward(a["x"], a["W"], b, *args)
+@pytest.mark.parametrize("group, c", [pytest.param(g, c, id=f"{g}-{c['id']}")
+                                      for g in FUNCTIONAL for c in META[g]])
+def test_conv_functional_pairs_match_torch(group, c, cpu_path):
+    forward, backward = FUNCTIONAL[group]
+    a, b, args = _conv_args(group, c)
+    y, cache = forward(a["x"], a["W"], b, *args)
     assert_close(y, a["y"], "y")
-    dx, dW, db = conv_transpose2d_backward(a["dy"], cache)
+    dx, dW, db = backward(a["dy"], cache)
     assert_close(dx, a["dx"], "dx")
     assert_close(dW, a["dW"], "dW")
     if b is None:

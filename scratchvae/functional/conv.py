@@ -1,21 +1,8 @@
 """2-D convolution and transposed convolution: forward/backward pairs, each one GEMM
 over im2col patches.
 
-Notation
---------
-    N        batch size
-    C        input channels                 (C_in of a transposed conv)
-    H, W     input height, width
-    F        output channels (filters)      (C_out of a transposed conv)
-    KH, KW   kernel height, width
-    SH, SW   stride
-    PH, PW   zero padding on each side
-    OH, OW   output height, width. Convolution:
-                 OH = (H + 2PH − KH) // SH + 1            (OW likewise)
-             transposed convolution (OPH = output_padding, 0 ≤ OPH < SH):
-                 OH = (H − 1)·SH − 2PH + KH + OPH
-    Hp, Wp   padded input, H + 2PH and W + 2PW
-    K        KH·KW·C, the length of one receptive field (one row of ``cols``)
+Notation (N, C, H, W, F, KH, KW, SH, SW, PH, PW, OH, OW, K): as in
+:mod:`scratchvae.functional.patches`, whose ``im2col``/``col2im`` these ops are built on.
 
 The public layout is NCHW and weights are stored as in PyTorch: (F, C, KH, KW) for a
 convolution, (C_in, C_out, KH, KW) for a transposed convolution. Kernel, stride, padding
@@ -49,9 +36,7 @@ from __future__ import annotations
 from ..backend import get_array_module, path_of
 from ..errors import ShapeError
 from .gemm import matmul
-from .patches import (  # noqa: F401 - conv2d_output_shape & co. are part of this op's API
-    _pair, col2im, conv2d_output_shape, conv_transpose2d_output_shape, im2col,
-)
+from .patches import col2im, conv2d_output_shape, conv_transpose2d_output_shape, im2col
 
 
 def _check_operands(op, x, W, b, c_axis):
