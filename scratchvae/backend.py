@@ -198,19 +198,38 @@ def cuda_module(filename: str, name_expressions=(), options=()):
 
 
 # ------------------------------------------------------------------ the kernel registry
-def path_of(*arrays) -> str:
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_NOT_ARRAYS = (float, int, bool, str, tuple, type(None))
+_CUPY_TYPES = set()            # array types seen to come from CuPy (checked once per type)
+
+
+def path_of(*args) -> str:
     """"numba", "cuda" or "numpy": the path these arrays take (module docstring).
-    Arguments that are not arrays (None, numbers) are ignored."""
-    arrays = [a for a in arrays if hasattr(a, "dtype") and hasattr(a, "shape")]
-    if not arrays or len({a.dtype for a in arrays}) != 1 \
-            or arrays[0].dtype not in (np.float32, np.float64):
+    Arguments that are not arrays (None, numbers) are ignored. Called on every dispatched
+    op, so it is written for speed: one pass, type checks before attribute lookups."""
+    path = dtype = None
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            p = "numba"
+        elif t in _NOT_ARRAYS:
+            continue
+        elif t in _CUPY_TYPES or t.__module__.split(".")[0] == "cupy":
+            _CUPY_TYPES.add(t)
+            p = "cuda"
+        elif hasattr(a, "dtype") and hasattr(a, "shape"):
+            return "numpy"                 # another array type (a subclass, a memmap view)
+        else:
+            continue
+        if path is None:
+            path, dtype = p, a.dtype
+        elif p != path or a.dtype != dtype:
+            return "numpy"                 # mixed devices or dtypes: the reference decides
+    if path is None or dtype not in _FLOAT_DTYPES:
         return "numpy"
-    kinds = {type(a).__module__.split(".")[0] for a in arrays}
-    if kinds == {"cupy"}:
-        return "cuda"
-    if all(type(a) is np.ndarray for a in arrays) and _cpu_kernels == "numba":
-        return "numba"
-    return "numpy"
+    if path == "numba" and _cpu_kernels != "numba":
+        return "numpy"
+    return path
 
 
 def _two_d(*arrays):

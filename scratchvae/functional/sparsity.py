@@ -118,20 +118,30 @@ def l1_sparsity_backward(dp, cache):
 
 
 # ---------------------------------------------------------------- by name
-PENALTIES = ("kl", "l1")
+#: penalty name → (forward, backward): ``forward(h, rho) -> (P, cache)`` (the L1 penalty
+#: ignores ρ), ``backward(dp, cache) -> dh``
+PENALTIES = {
+    "kl": (kl_sparsity_forward, kl_sparsity_backward),
+    "l1": (lambda h, rho=None: l1_sparsity_forward(h), l1_sparsity_backward),
+}
+
+
+def _penalty(name: str):
+    try:
+        return PENALTIES[name]
+    except KeyError:
+        raise ValueError(f"unknown sparsity penalty {name!r}; choose one of "
+                         f"{list(PENALTIES)}") from None
 
 
 def sparsity_forward(name: str, h, rho: float | None = None):
-    """Dispatch to the named penalty: ``"kl"`` (needs ``rho``) or ``"l1"``."""
-    if name == "kl":
-        return kl_sparsity_forward(h, rho)
-    if name == "l1":
-        return l1_sparsity_forward(h)
-    raise ValueError(f"unknown sparsity penalty {name!r}; choose one of {list(PENALTIES)}")
+    """The named penalty's forward: ``"kl"`` (needs ``rho``) or ``"l1"``."""
+    return _penalty(name)[0](h, rho)
 
 
 def sparsity_backward(name: str, dp, cache):
-    return kl_sparsity_backward(dp, cache) if name == "kl" else l1_sparsity_backward(dp, cache)
+    """The named penalty's backward: dh (N, L) = dp · ∂P/∂h."""
+    return _penalty(name)[1](dp, cache)
 
 
 def kl_at_target(rho: float, rho_hat) -> float:
