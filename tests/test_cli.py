@@ -19,7 +19,7 @@ def test_train_writes_checkpoint_history_results_and_figures(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", "--epochs", "2", "--out", str(out), *QUICK]) == 0
     printed = capsys.readouterr().out
-    assert "test: loss" in printed and "−ELBO" in printed
+    assert "test (the model of epoch 2, lowest validation loss): loss" in printed and "−ELBO" in printed
     for name in ["checkpoint.npz", "history.json", "history.csv", "results.json",
                  "loss_curves.png", "reconstructions.png", "samples.png", "latent.png"]:
         assert (out / name).is_file(), name

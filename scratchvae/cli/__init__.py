@@ -10,7 +10,9 @@
 
 One module per command (``train``, ``generate`` for sample/reconstruct, ``evaluate``,
 ``gradcheck``); ``model_options`` maps the model options to the models' constructors.
-Every error the library raises on purpose is printed as one line, exit code 2.
+Every error the library raises on purpose, and every error of the disk (full, read-only,
+no permission), is printed as one line with exit code 2; arguments are validated when
+they are parsed (argparse's exit code 2, before anything runs).
 """
 from __future__ import annotations
 
@@ -44,6 +46,12 @@ def main(argv=None) -> int:
         return args.func(args)
     except ScratchVAEError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:              # the disk, not the program: full, read-only, denied
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: could not read or write{where}: {exc.strerror or exc} (errno "
+              f"{exc.errno}); free some space, fix the permissions, or choose another --out",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from ..errors import ScratchVAEError
-from .common import load_split
+from .common import load_split, nonnegative_int, positive_int
 
 
 def add_parser(sub) -> None:
@@ -22,15 +22,15 @@ def add_parser(sub) -> None:
     e.add_argument("checkpoint")
     e.add_argument("--data", default=None, help="data set (default: the one it was trained on)")
     e.add_argument("--split", default="test", choices=["train", "test"])
-    e.add_argument("--k", type=int, default=5000, help="importance samples per image")
-    e.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    e.add_argument("--k", type=positive_int, default=5000, help="importance samples per image")
+    e.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N images")
     e.add_argument("--binarize", action=argparse.BooleanOptionalAction, default=None,
                    help="evaluate on a fixed binarization of the images (default: when the model "
                         "is Bernoulli and was trained with --binarize)")
-    e.add_argument("--binarize-seed", type=int, default=0,
+    e.add_argument("--binarize-seed", type=nonnegative_int, default=0,
                    help="seed of the fixed binarized test set")
-    e.add_argument("--batch-size", type=int, default=100, help="images encoded at once")
-    e.add_argument("--seed", type=int, default=0, help="seed of the importance samples ε")
+    e.add_argument("--batch-size", type=positive_int, default=100, help="images encoded at once")
+    e.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the importance samples ε")
     e.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=run)

@@ -7,14 +7,14 @@ import numpy as np
 
 from .. import plots
 from ..errors import ScratchVAEError
-from .common import batch_of, image_shape, load_split
+from .common import batch_of, image_shape, load_split, nonnegative_int, positive_int
 
 
 def add_parsers(sub) -> None:
     s = sub.add_parser("sample", help="draw samples from a trained VAE")
     s.add_argument("checkpoint")
-    s.add_argument("--n", type=int, default=64)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=positive_int, default=64)
+    s.add_argument("--seed", type=nonnegative_int, default=0)
     s.add_argument("--out", default=None,
                    help="PNG path (default: samples.png beside the checkpoint)")
     s.set_defaults(func=sample)
@@ -22,14 +22,14 @@ def add_parsers(sub) -> None:
     r = sub.add_parser("reconstruct", help="reconstruct test images with a trained model")
     r.add_argument("checkpoint")
     r.add_argument("--data", default=None, help="data set (default: the one it was trained on)")
-    r.add_argument("--n", type=int, default=8)
+    r.add_argument("--n", type=positive_int, default=8)
     r.add_argument("--out", default=None)
     r.set_defaults(func=reconstruct)
 
 
 def sample(args) -> int:
     from ..backend import to_numpy  # noqa: PLC0415
-    from ..train import load_model  # noqa: PLC0415
+    from ..train import atomic_write, load_model  # noqa: PLC0415
 
     model, meta = load_model(args.checkpoint)
     if not hasattr(model, "sample"):
@@ -41,7 +41,7 @@ def sample(args) -> int:
               if tuple(model.inputs) != ("x",) else {})
     x = to_numpy(model.sample(args.n, rng=args.seed, **labels))
     if shape is None:
-        np.save(out.with_suffix(".npy"), x)
+        atomic_write(out.with_suffix(".npy"), lambda f: np.save(f, x))
         print(f"wrote {out.with_suffix('.npy')} ({x.shape})")
     else:
         plots.save_image_grid(x, out, shape, nrow=int(np.ceil(np.sqrt(args.n))))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import ScratchVAEError
+from .common import nonnegative_int, positive_float
 
 
 def add_parser(sub) -> None:
@@ -9,9 +10,9 @@ def add_parser(sub) -> None:
                        description="Finite-difference check (float64, central differences, random "
                        "upstream gradient) of every registered layer, loss and model; prints a "
                        "table and exits non-zero on any failure.")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=nonnegative_int, default=0)
     g.add_argument("--mode", default="full", choices=["full", "sampled", "directional"])
-    g.add_argument("--eps", type=float, default=1e-6)
+    g.add_argument("--eps", type=positive_float, default=1e-6)
     g.add_argument("--only", nargs="+", default=None, metavar="NAME", help="run only these checks")
     g.set_defaults(func=run)
 

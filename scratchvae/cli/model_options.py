@@ -14,42 +14,54 @@ from __future__ import annotations
 import inspect
 
 from ..errors import ScratchVAEError
+from .common import (
+    finite_float, fraction, nonnegative_float, positive_float, positive_int, unit_beta,
+)
 
 #: (flag, constructor argument, argparse keywords): how each model argument is spelled
+ACTIVATION_NAMES = ["relu", "leaky_relu", "tanh", "sigmoid", "softplus", "ptanh", "identity"]
+
 MODEL_OPTIONS = [
-    ("--hidden", "hidden", dict(type=int, nargs="+", help="hidden widths, e.g. 512 256")),
-    ("--latent-dim", "latent_dim", dict(type=int, help="latent (code) size L")),
+    ("--hidden", "hidden", dict(type=positive_int, nargs="+", help="hidden widths, e.g. 512 256")),
+    ("--latent-dim", "latent_dim", dict(type=positive_int, help="latent (code) size L")),
     ("--likelihood", "likelihood", dict(choices=["bernoulli", "gaussian", "mse"],
                                         help="p(x|z); default: bernoulli for data in [0, 1], "
                                              "gaussian otherwise (or the model's own default)")),
     ("--learn-variance", "learn_variance", dict(action="store_const", const=True,
                                                 help="gaussian: learn one variance per pixel")),
-    ("--activation", "activation", dict(help="hidden activation: relu, leaky_relu, tanh, ptanh, "
-                                              "softplus, sigmoid")),
-    ("--beta", "beta", dict(type=float, help="vae, conv-vae, cvae: the KL weight (β-VAE; 1 = "
-                                              "the ELBO); sparse-ae: the penalty weight")),
-    ("--channels", "channels", dict(type=int, nargs=2, help="conv models: the two conv widths")),
-    ("--k", "k", dict(type=int, help="iwae, conv-iwae: importance samples per example")),
+    ("--activation", "activation", dict(choices=ACTIVATION_NAMES, help="hidden activation")),
+    ("--beta", "beta", dict(type=nonnegative_float,
+                            help="vae, conv-vae, cvae: the KL weight (β-VAE; 1 = the ELBO); "
+                                 "sparse-ae: the penalty weight")),
+    ("--channels", "channels", dict(type=positive_int, nargs=2,
+                                    help="conv models: the two conv widths")),
+    ("--k", "k", dict(type=positive_int, help="iwae, conv-iwae: importance samples per example")),
     ("--corruption", "corruption", dict(choices=["gaussian", "masking"], help="dae")),
-    ("--noise-level", "noise_level", dict(type=float, help="dae: σ (gaussian) or p (masking)")),
+    ("--noise-level", "noise_level", dict(type=nonnegative_float,
+                                          help="dae: σ (gaussian) or p in [0, 1) (masking)")),
     ("--penalty", "penalty", dict(choices=["kl", "l1"], help="sparse-ae: the sparsity penalty")),
-    ("--rho", "rho", dict(type=float, help="sparse-ae: target mean activation ρ")),
-    ("--code-activation", "code_activation", dict(help="ae, dae, sparse-ae: the code's activation")),
-    ("--sizes", "sizes", dict(type=int, nargs="+", help="stacked-ae: code sizes s1 … sK (D is "
-                                                        "the data's)")),
-    ("--delta", "delta", dict(type=float, help="lagrangian-vae: the KL budget δ")),
-    ("--alpha-init", "alpha_init", dict(type=float, help="lagrangian-vae: initial α")),
+    ("--rho", "rho", dict(type=fraction, help="sparse-ae: target mean activation ρ")),
+    ("--code-activation", "code_activation", dict(choices=ACTIVATION_NAMES,
+                                                  help="ae, dae, sparse-ae: the code's activation")),
+    ("--sizes", "sizes", dict(type=positive_int, nargs="+",
+                              help="stacked-ae: code sizes s1 … sK (D is the data's)")),
+    ("--delta", "delta", dict(type=nonnegative_float, help="lagrangian-vae: the KL budget δ")),
+    ("--alpha-init", "alpha_init", dict(type=nonnegative_float,
+                                        help="lagrangian-vae: initial α")),
     ("--alpha-rule", "alpha_rule", dict(choices=["project", "flip"],
                                         help="lagrangian-vae: how α stays ≥ 0")),
-    ("--kappa", "kappa", dict(type=float, help="geco-vae: the reconstruction tolerance κ")),
-    ("--nu", "nu", dict(type=float, help="geco-vae: the step size of log λ")),
-    ("--ma-decay", "ma_decay", dict(type=float, help="geco-vae: the constraint's moving average")),
-    ("--lambda-init", "lambda_init", dict(type=float, help="geco-vae: initial λ")),
-    ("--dis-hidden", "dis_hidden", dict(type=int, nargs="+",
+    ("--kappa", "kappa", dict(type=positive_float, help="geco-vae: the reconstruction tolerance κ")),
+    ("--nu", "nu", dict(type=positive_float, help="geco-vae: the step size of log λ")),
+    ("--ma-decay", "ma_decay", dict(type=unit_beta,
+                                    help="geco-vae: the constraint's moving average decay")),
+    ("--lambda-init", "lambda_init", dict(type=positive_float, help="geco-vae: initial λ")),
+    ("--dis-hidden", "dis_hidden", dict(type=positive_int, nargs="+",
                                         help="vae-gan: discriminator hidden widths")),
-    ("--feature-layer", "feature_layer", dict(type=int, help="vae-gan: the layer Dis_l")),
-    ("--gamma", "gamma", dict(type=float, help="vae-gan: weight γ of L_llike for the decoder")),
-    ("--feature-logvar", "feature_logvar", dict(type=float,
+    ("--feature-layer", "feature_layer", dict(type=int,
+                                              help="vae-gan: the layer Dis_l (1-based, −1 last)")),
+    ("--gamma", "gamma", dict(type=positive_float,
+                              help="vae-gan: weight γ of L_llike for the decoder")),
+    ("--feature-logvar", "feature_logvar", dict(type=finite_float,
                                                 help="vae-gan: log σ² of the feature match")),
     ("--generator-loss", "generator_loss", dict(choices=["non_saturating", "minimax"],
                                                 help="vae-gan")),
@@ -86,7 +98,7 @@ def model_config(name: str, args, x, y, shape) -> dict:
                               f"are {', '.join(takes) or 'none'}")
     config = {"model": name, **given}
     if "seed" in accepted:
-        config["seed"] = args.seed
+        config["seed"] = args.seed if args.seed is not None else 0
     if "input_dim" in accepted:
         config["input_dim"] = x.shape[1]
     if "image_shape" in accepted:

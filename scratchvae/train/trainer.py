@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from ..data.loader import BatchIterator, binarize
 from ..distributions.likelihoods import check_target_range
-from ..errors import ConfigError, NonFiniteError, check_float_array
+from ..errors import CheckpointError, ConfigError, NonFiniteError, check_float_array
 from ..optim import SGD, Adam, OptimizerGroups, clip_grad_norm, global_grad_norm, schedules
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import save_history
@@ -73,18 +73,49 @@ class TrainConfig:
     eval_batch_size: int = 1000
     progress: bool = True              # tqdm bar
     checkpoint_every: int = 1          # epochs
+    patience: int | None = None        # early stopping: epochs without a better val loss
     extra: dict = field(default_factory=dict)   # free-form (data set name, ...)
 
     def __post_init__(self):
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ConfigError(f"epochs must be ≥ 0 and batch_size ≥ 1, got {self.epochs}, "
-                             f"{self.batch_size}")
+        def count(name, low):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ConfigError(f"{name} must be an integer ≥ {low}, got {v!r}")
+
+        def number(name, positive, allow_none=False):
+            v = getattr(self, name)
+            if v is None and allow_none:
+                return
+            ok = isinstance(v, (int, float, np.floating)) and not isinstance(v, bool) \
+                and math.isfinite(v) and (v > 0 if positive else v >= 0)
+            if not ok:
+                raise ConfigError(f"{name} must be a finite number {'>' if positive else '≥'} 0"
+                                  f"{' (or None)' if allow_none else ''}, got {v!r}")
+
+        count("epochs", 0)
+        count("batch_size", 1)
+        count("eval_batch_size", 1)
+        count("checkpoint_every", 1)
+        count("seed", 0)
+        number("lr", positive=True)
+        number("clip_norm", positive=True, allow_none=True)
+        number("weight_decay", positive=False)
+        number("warmup_epochs", positive=False)
+        number("momentum", positive=False)
+        if not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"lr_decay is a per-epoch factor and must lie in (0, 1], "
+                              f"got {self.lr_decay!r}")
         if self.lr_schedule not in ("constant", "cosine", "exponential"):
             raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}")
         if self.kl_warmup_epochs < 0:
             raise ConfigError(f"kl_warmup_epochs must be ≥ 0, got {self.kl_warmup_epochs}")
         if self.optimizer not in ("adam", "sgd"):
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'sgd'")
+        if self.patience is not None and (isinstance(self.patience, bool)
+                                          or int(self.patience) != self.patience
+                                          or self.patience < 1):
+            raise ConfigError(f"patience is a number of epochs and must be an integer ≥ 1, "
+                              f"got {self.patience!r}")
         self.betas = tuple(float(b) for b in self.betas)
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
@@ -121,6 +152,8 @@ class Trainer:
         self.target_beta = self._check_kl_warmup()
         self.history: list[dict] = []
         self.epoch = 0                       # epochs completed
+        self.best: dict | None = None        # {"epoch", "val_loss"} of the best epoch so far
+        self.stopped_early = False
 
     @property
     def train_x(self):
@@ -195,13 +228,19 @@ class Trainer:
 
     @property
     def checkpoint_path(self) -> Path | None:
+        """The latest state, for resuming."""
         return self.out_dir / "checkpoint.npz" if self.out_dir else None
+
+    @property
+    def best_path(self) -> Path | None:
+        """The model of the epoch with the lowest validation loss (checkpoint choice)."""
+        return self.out_dir / "best.npz" if self.out_dir else None
 
     # -------------------------------------------------------------- the loop
     def fit(self, epochs: int | None = None) -> list[dict]:
         """Train until ``epochs`` epochs in total have run (default: config.epochs)."""
         target = self.config.epochs if epochs is None else epochs
-        while self.epoch < target:
+        while self.epoch < target and not self.stopped_early:
             record = self._run_epoch(self.epoch)
             if self.on_epoch is not None:
                 self.on_epoch(record)
@@ -209,6 +248,7 @@ class Trainer:
                 print(_format_record(record), flush=True)
             self.epoch += 1
             self.history.append(record)
+            self._track_best(record)
             if self.out_dir is not None:
                 save_history(self.history, self.out_dir)
                 if self.epoch % self.config.checkpoint_every == 0 or self.epoch == target:
@@ -256,6 +296,23 @@ class Trainer:
             record.update({f"val_{k}": v for k, v in val.items()})
         return record
 
+    def _track_best(self, record: dict) -> None:
+        """Keep the epoch of the lowest validation loss (saved as best.npz) and stop early
+        after ``config.patience`` epochs without a better one."""
+        if "val_loss" not in record:
+            return
+        if self.best is None or record["val_loss"] < self.best["val_loss"]:
+            self.best = {"epoch": self.epoch, "val_loss": record["val_loss"]}
+            if self.out_dir is not None:
+                save_checkpoint(self.best_path, self.model, None, {
+                    "epoch": self.epoch, "train_config": asdict(self.config), "best": self.best})
+        patience = self.config.patience
+        if patience is not None and self.epoch - self.best["epoch"] >= patience:
+            self.stopped_early = True
+            if self.config.progress:
+                print(f"early stop: no better validation loss in {patience} epochs (best "
+                      f"{self.best['val_loss']:.3f} at epoch {self.best['epoch']})", flush=True)
+
     def evaluate(self, data) -> dict[str, float]:
         """Mean of each loss term over ``data`` (an array, or a tuple as ``train_data``)
         with the model's noise from a fixed generator, so the numbers are reproducible."""
@@ -278,19 +335,30 @@ class Trainer:
 
     # ------------------------------------------------------------ checkpoints
     def save(self, path) -> Path:
-        meta = {"epoch": self.epoch, "train_config": asdict(self.config), "history": self.history}
+        meta = {"epoch": self.epoch, "train_config": asdict(self.config), "history": self.history,
+                "best": self.best, "stopped_early": self.stopped_early}
         return save_checkpoint(path, self.model, self.optimizer, meta)
 
     def load(self, path) -> None:
         """Restore model, optimizer, ε generator, epoch and history from a checkpoint."""
         meta, model_state, opt_state = load_checkpoint(path)
+        draws_noise = getattr(self.model, "rng", None) is not None
+        missing = [what for what, ok in (("the optimizer state", bool(opt_state)),
+                                         ("the noise generator's state",
+                                          "model_rng" in meta or not draws_noise),
+                                         ("the epoch", "epoch" in meta)) if not ok]
+        if missing:
+            raise CheckpointError(f"checkpoint {str(path)!r} lacks {' and '.join(missing)}: a "
+                                  f"run resumed from it would not continue exactly; start a new "
+                                  f"run from its weights instead (load_model)")
         self.model.load_state_dict(model_state)
-        if "model_rng" in meta and getattr(self.model, "rng", None) is not None:
+        if draws_noise:
             self.model.rng.bit_generator.state = meta["model_rng"]
-        if opt_state:
-            self.optimizer.load_state_dict(opt_state)
+        self.optimizer.load_state_dict(opt_state)
         self.epoch = int(meta["epoch"])
         self.history = list(meta.get("history", []))
+        self.best = meta.get("best")
+        self.stopped_early = bool(meta.get("stopped_early", False))
 
 
 def _format_record(r: dict) -> str:
