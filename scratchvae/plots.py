@@ -80,7 +80,10 @@ def project_2d(z):
         return z, ("z₁", "z₂")
     zc = z - z.mean(axis=0)
     _, _, vt = np.linalg.svd(zc, full_matrices=False)
-    return zc @ vt[:2].T, ("PC 1 of μ", "PC 2 of μ")
+    p = zc @ vt[:2].T                                   # (N, 2), or (N, 1) when N = 1
+    if p.shape[1] < 2:                                  # too few points for two components
+        p = np.concatenate([p, np.zeros((len(p), 2 - p.shape[1]))], axis=1)
+    return p, ("PC 1 of μ", "PC 2 of μ")
 
 
 def save_latent_scatter(z, labels, path, title: str = "latent means") -> Path:

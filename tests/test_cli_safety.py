@@ -257,6 +257,15 @@ def test_a_full_disk_is_one_line_and_the_last_checkpoint_survives(tmp_path, caps
     assert not (out / ".lock").exists()
 
 
+@pytest.mark.parametrize("limit", ["9", "10", "12"])
+def test_tiny_limits_train_and_plot(limit, tmp_path):
+    """A handful of examples (one test image for --limit 9) still gives every figure."""
+    out = tmp_path / "tiny"
+    assert cli.main(["train", "--epochs", "1", "--limit", limit, "--out", str(out),
+                     "--quiet"]) == 0
+    assert json.loads((out / "results.json").read_text())["figures"]
+
+
 def test_zz_outcome_table():
     """The counts over this file's cases (runs last: the file's tests are in order)."""
     print("\nCLI fault suite outcomes:", dict(OUTCOMES))
