@@ -83,6 +83,21 @@ def add_parser(sub) -> None:
     t.set_defaults(func=run)
 
 
+def _announce_first_compile() -> None:
+    """Say so when the Numba kernels have never been compiled here: the first run spends
+    about 10 s on it (later runs load them from Numba's cache next to the kernels)."""
+    import importlib.util  # noqa: PLC0415
+    from ..backend import cpu_kernels  # noqa: PLC0415
+
+    if cpu_kernels() != "numba":
+        return
+    spec = importlib.util.find_spec("kernels")
+    cache = Path(next(iter(spec.submodule_search_locations))) / "__pycache__"
+    if not any(cache.glob("gemm_driver.*.nbi")):
+        print("first run here: compiling the Numba kernels (about 10 s on 2 cores; later "
+              "runs load them from the cache)", flush=True)
+
+
 def _group_lr(items) -> dict:
     out = {}
     for item in items:
@@ -207,6 +222,7 @@ def run(args) -> int:
               f"{model.num_parameters():,} parameters; {cfg.epochs} epochs of "
               f"{-(-len(train_x) // cfg.batch_size)} steps")
         trainer = Trainer(model, train_data, val_data, cfg, out_dir=out)
+        _announce_first_compile()
         if args.resume:
             trainer.load(ckpt)
         t0 = time.perf_counter()
