@@ -46,6 +46,24 @@ class CheckpointError(ScratchVAEError, ValueError):
     """A checkpoint file is missing, unreadable or does not fit the model."""
 
 
+class WriteError(ScratchVAEError, OSError):
+    """A file could not be written (disk full, read-only file system, no permission).
+
+    The message is one line naming the file, the cause and the fix, e.g. ``could not write
+    runs/x/checkpoint.npz: No space left on device (errno 28); free some space or write to
+    another directory (--out)``. It is an OSError too, with ``errno`` and ``filename`` set,
+    so ``except OSError`` code keeps working; ``str()`` is the message alone.
+    """
+
+    def __init__(self, message: str, *, filename=None, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
+        self.filename = None if filename is None else str(filename)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def check_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None,
                       allow_empty: bool = False, finite: bool = True):
     """Validate ``x`` as a floating-point array and return it unchanged.

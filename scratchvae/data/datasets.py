@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import math
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +41,7 @@ import numpy as np
 
 from scratchvae.errors import DataError
 from scratchvae.data.cosine import load_cosine3d
-from scratchvae.data.idx import decompress_if_gzip, parse_idx
+from scratchvae.data.idx import MAX_GZIP_BYTES, parse_idx, payload_md5, write_atomically
 from scratchvae.data.loader import ArrayDataset
 from scratchvae.data.sprites import load_sprites
 
@@ -57,10 +57,30 @@ SPLITS = ("train", "test")
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file of a data set and the digests that vouch for it."""
+    """One file of a data set, the digests that vouch for it and what it must hold."""
     filename: str                 # e.g. "train-images-idx3-ubyte.gz"
     md5: str                      # MD5 of the published .gz file
     idx_md5: str | None = None    # MD5 of the decompressed IDX payload, where known
+    shape: tuple | None = None    # the array the file holds, where known: a file whose
+    dtype: str | None = None      # header declares anything else is refused at its header
+
+    def idx_bytes(self) -> int | None:
+        """The size of the decompressed IDX file, where its shape is known (uint8 if no dtype)."""
+        if self.shape is None:
+            return None
+        itemsize = np.dtype(self.dtype or "u1").itemsize
+        return 4 + 4 * len(self.shape) + math.prod(self.shape) * itemsize
+
+
+def _mnist_layout(files: dict) -> dict:
+    """The four files of an MNIST-style set with their shapes: 60,000 train and 10,000
+    test images of 28 x 28 uint8 pixels, and as many uint8 labels."""
+    out = {}
+    for split, (images, labels) in files.items():
+        n = 60_000 if split == "train" else 10_000
+        out[split] = (RemoteFile(images.filename, images.md5, images.idx_md5, (n, 28, 28), "uint8"),
+                      RemoteFile(labels.filename, labels.md5, labels.idx_md5, (n,), "uint8"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -84,7 +104,7 @@ _REGISTRY: dict[str, IdxDataset] = {
         mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
                  "https://storage.googleapis.com/cvdf-datasets/mnist/",
                  "http://yann.lecun.com/exdb/mnist/"),
-        files={
+        files=_mnist_layout({
             "train": (RemoteFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873",
                                  "6bbc9ace898e44ae57da46a324031adb"),
                       RemoteFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432",
@@ -93,7 +113,7 @@ _REGISTRY: dict[str, IdxDataset] = {
                                 "2646ac647ad5339dbf082846283269ea"),
                      RemoteFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c",
                                 "27ae3e4e09519cfbb04c329615203637")),
-        },
+        }),
         classes=tuple("0123456789"),
         homepage="http://yann.lecun.com/exdb/mnist/",
     ),
@@ -101,7 +121,7 @@ _REGISTRY: dict[str, IdxDataset] = {
         name="fashion-mnist",
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
                  "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
-        files={
+        files=_mnist_layout({
             "train": (RemoteFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
                                  "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
                       RemoteFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe",
@@ -110,7 +130,7 @@ _REGISTRY: dict[str, IdxDataset] = {
                                 "8181f5470baa50b63fa0f6fddb340f0a"),
                      RemoteFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310",
                                 "15d484375f8d13e6eb1aabb0c3f46965")),
-        },
+        }),
         classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
         homepage="https://github.com/zalandoresearch/fashion-mnist",
@@ -119,12 +139,12 @@ _REGISTRY: dict[str, IdxDataset] = {
         name="kmnist",
         mirrors=("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
                  "https://codh.rois.ac.jp/kmnist/dataset/kmnist/"),
-        files={
+        files=_mnist_layout({
             "train": (RemoteFile("train-images-idx3-ubyte.gz", "bdb82020997e1d708af4cf47b453dcf7"),
                       RemoteFile("train-labels-idx1-ubyte.gz", "e144d726b3acfaa3e44228e80efcd344")),
             "test": (RemoteFile("t10k-images-idx3-ubyte.gz", "5c965bf0a639b31b8f53240b1b52f4d7"),
                      RemoteFile("t10k-labels-idx1-ubyte.gz", "7320c461ea6c1c855c0b718fb2a4b134")),
-        },
+        }),
         classes=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
         homepage="https://github.com/rois-codh/kmnist",
     ),
@@ -236,28 +256,52 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
+def _size_limit(f: RemoteFile) -> int:
+    """The most bytes a copy of ``f`` (compressed or not) can take on disk or decompressed."""
+    expected = f.idx_bytes()
+    # a gzip wrapper adds a header and at most 5 bytes per 16 KiB block stored uncompressed
+    return MAX_GZIP_BYTES if expected is None else expected + expected // 1000 + 1024
+
+
 def _verified_payload(path: Path, f: RemoteFile) -> bytes:
-    """Read ``path``, check it against ``f``'s digests, return its (decompressed) bytes."""
+    """Read ``path``, check it against ``f``'s digests, return its bytes (raw or gzip).
+
+    Memory and time are bounded: a file larger than any copy of ``f`` can be is refused
+    unread, and the decompressed payload is hashed piece by piece, stopping at the size
+    ``f``'s shape implies (or 64 MiB) — a decompression bomb costs a few MiB.
+    """
+    limit = _size_limit(f)
     try:
+        size = path.stat().st_size
+        if size > limit:
+            raise DataError(f"{path}: {size} bytes, more than any copy of {f.filename} can be "
+                            f"({limit}); it is another file — delete it so that it is downloaded "
+                            f"again, or replace it with the original")
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc})") from exc
+    return _verify(data, str(path), f)
+
+
+def _verify(data: bytes, source: str, f: RemoteFile) -> bytes:
+    """Return ``data`` if it is ``f`` (by either digest), else raise DataError naming ``source``."""
     actual = _md5(data)
     if actual == f.md5:
         return data
-    payload_md5 = None
+    payload_digest = unreadable = None
     if f.idx_md5 is not None:
         try:
-            data = decompress_if_gzip(data, str(path))
-            payload_md5 = _md5(data)
-        except DataError:
-            pass                      # corrupt gzip: report the checksum mismatch below
-        if payload_md5 == f.idx_md5:
+            payload_digest = payload_md5(data, source, max_bytes=f.idx_bytes() or MAX_GZIP_BYTES)
+        except DataError as exc:       # corrupt or oversized gzip: report the mismatch below
+            unreadable = str(exc).removeprefix(f"{source}: ")
+        if payload_digest == f.idx_md5:
             return data
     expected = f"md5 {f.md5}" + (f" (or {f.idx_md5} for the decompressed IDX payload)"
                                  if f.idx_md5 else "")
-    got = f"md5 {actual}" + (f" (decompressed payload {payload_md5})" if payload_md5 else "")
-    raise DataError(f"{path}: checksum mismatch for {f.filename}: expected {expected}, got {got}. "
+    got = f"md5 {actual}" + (f" (decompressed payload {payload_digest})" if payload_digest else "")
+    if unreadable:
+        got += f" (the payload could not be decompressed: {unreadable.split(';')[0]})"
+    raise DataError(f"{source}: checksum mismatch for {f.filename}: expected {expected}, got {got}. "
                     f"The file is corrupt, truncated or a different version; delete it so that "
                     f"it is downloaded again, or replace it with the original")
 
@@ -266,7 +310,8 @@ def _load_verified(folder: Path, f: RemoteFile) -> np.ndarray:
     path = _locate(folder, f)
     if path is None:   # a file removed between lookup and reading
         raise DataError(f"{folder / f.filename}: no such file")
-    return parse_idx(_verified_payload(path, f), source=str(path))
+    return parse_idx(_verified_payload(path, f), source=str(path),
+                     max_bytes=f.idx_bytes() or MAX_GZIP_BYTES, shape=f.shape, dtype=f.dtype)
 
 
 # -- downloading -----------------------------------------------------------
@@ -306,27 +351,34 @@ def _download_split(spec: IdxDataset, split: str, root) -> Path:
 
 
 def _download_file(spec: IdxDataset, f: RemoteFile, folder: Path, root) -> Path:
-    """Try each mirror; keep the first copy that passes its checksum, written atomically."""
+    """Try each mirror; keep the first copy that passes its checksum, written atomically.
+
+    A download is read into memory, at most as many bytes as a copy of the file can
+    have, verified, and only then written (:func:`~scratchvae.data.idx.write_atomically`),
+    so a failed or interrupted download leaves nothing under the file's name.
+    """
     target = folder / f.filename
+    limit = _size_limit(f)
     failures = []
     for base in spec.mirrors:
         url = base.rstrip("/") + "/" + f.filename
-        # temp file in the target directory, so os.replace is an atomic rename
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{f.filename}.", suffix=".part")
-        tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out, _urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+            data = bytearray()
+            with _urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
                 while chunk := response.read(1 << 20):
-                    out.write(chunk)
-            _verified_payload(tmp, f)
-            os.replace(tmp, target)
-            return target
+                    data += chunk
+                    if len(data) > limit:
+                        raise DataError(f"the server sent more than {limit} bytes, more than "
+                                        f"any copy of {f.filename} can be")
+            _verify(bytes(data), str(target), f)
         except DataError as exc:          # downloaded, but the checksum does not match
             failures.append(f"{url}: {exc}")
+            continue
         except (OSError, ValueError, http.client.HTTPException) as exc:   # URLError is an OSError
             failures.append(f"{url}: {type(exc).__name__}: {exc}")
-        finally:
-            tmp.unlink(missing_ok=True)
+            continue
+        write_atomically(target, lambda out: out.write(data))   # WriteError: disk full, ...
+        return target
     tried = "\n  ".join(failures)
     raise DataError(f"could not download {spec.name} file {f.filename}; tried:\n  {tried}\n"
                     f"(offline? behind a proxy?) {_how_to_fix(spec, spec.name, root)}")
