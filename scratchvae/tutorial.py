@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import prefer_sleeping_threads
 from .data import find_dataset_dir, load_dataset
 from .data.loader import ArrayDataset
 from .train.atomic import atomic_write_text
@@ -51,6 +52,7 @@ class Tutorial:
     """
 
     def __init__(self, doc: str | None, name: str, argv=None, extra_args=None):
+        prefer_sleeping_threads()           # before any kernel runs (docs/kernels/threads.md)
         parser = argparse.ArgumentParser(description=(doc or name).strip().splitlines()[0],
                                          formatter_class=argparse.RawDescriptionHelpFormatter,
                                          epilog=doc)

@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from ..backend import prefer_sleeping_threads  # noqa: PLC0415
+    prefer_sleeping_threads()               # before any kernel runs (docs/kernels/threads.md)
     args = build_parser().parse_args(argv)
     if getattr(args, "cpu_kernels", None):
         from ..backend import set_cpu_kernels  # noqa: PLC0415
