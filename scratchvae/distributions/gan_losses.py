@@ -30,15 +30,22 @@ Generator (it minimizes), two variants:
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import get_array_module
 from .likelihoods import bernoulli_nll
-from ..errors import ShapeError, check_float_array
+from ..errors import ConfigError, DataError, ShapeError
+from ..functional.checks import check_array
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
 
 
 def _check_logits(logits, name: str):
-    check_float_array(logits, name, ndim=2, finite=False)   # NaN is the training loop's to report
+    """(N, 1) float32/float64, not empty; O(1). NaN is the training loop's to report."""
+    if getattr(logits, "ndim", None) == 1 and isinstance(logits.dtype, np.dtype):
+        raise ShapeError(f"{name} must be discriminator logits of shape (N, 1), got "
+                         f"{tuple(logits.shape)}; add the column axis: {name}[:, None]")
+    check_array(logits, name, ndim=2, layout="(N, 1)")
     if logits.shape[1] != 1:
         raise ShapeError(f"{name} must be discriminator logits of shape (N, 1), "
                          f"got {tuple(logits.shape)}")
@@ -48,7 +55,7 @@ def _check_logits(logits, name: str):
 def _bce(logits, label: float):
     """mean_n −log p(label | σ(l_n)) and its gradient w.r.t. l, (N, 1)."""
     xp = get_array_module(logits)
-    loss, grads = bernoulli_nll(logits, xp.full_like(logits, label))
+    loss, grads = bernoulli_nll(logits, xp.full_like(logits, label), check_data=False)
     return loss, grads["logits"]
 
 
@@ -63,7 +70,8 @@ def discriminator_loss(logits_real, *logits_fake):
         dL/dl_real (N, 1) and the list of dL/dl_fake_k (M_k, 1).
     """
     if not logits_fake:
-        raise ValueError("discriminator_loss needs at least one batch of fake logits")
+        raise DataError("discriminator_loss needs at least one batch of fake logits: "
+                        "discriminator_loss(logits_real, logits_fake, ...)")
     loss, dreal = _bce(_check_logits(logits_real, "logits_real"), 1.0)   # softplus(−l)
     dfakes = []
     for k, lf in enumerate(logits_fake):
@@ -83,10 +91,12 @@ def generator_loss(*logits_fake, kind: str = "non_saturating"):
         ``(loss, {"logits_fake": dfakes})``: the loss (nats) and the list of
         dL/dl_fake_k (M_k, 1).
     """
-    if kind not in GENERATOR_LOSSES:
-        raise ValueError(f"unknown generator loss {kind!r}; choose one of {GENERATOR_LOSSES}")
+    if not isinstance(kind, str) or kind not in GENERATOR_LOSSES:
+        raise ConfigError(f"unknown generator loss kind {kind!r}; choose one of "
+                          f"{GENERATOR_LOSSES}")
     if not logits_fake:
-        raise ValueError("generator_loss needs at least one batch of fake logits")
+        raise DataError("generator_loss needs at least one batch of fake logits: "
+                        "generator_loss(logits_fake, ..., kind=...)")
     loss, dfakes = 0.0, []
     for k, lf in enumerate(logits_fake):
         lf = _check_logits(lf, f"logits_fake[{k}]")
@@ -103,6 +113,9 @@ def generator_loss(*logits_fake, kind: str = "non_saturating"):
 def discriminator_accuracy(logits, real: bool) -> float:
     """Fraction of a batch the discriminator labels correctly (l > 0 means "real")."""
     _check_logits(logits, "logits")
+    if not isinstance(real, (bool, np.bool_)):
+        raise ConfigError(f"real must be True (the logits are of real data) or False (of "
+                          f"generated data), got {real!r}")
     hits = (logits > 0) if real else (logits < 0)
     return float(hits.mean())
 

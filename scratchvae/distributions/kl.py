@@ -20,6 +20,11 @@ KL(N(μ_q, v_q) || N(μ_p, v_p)), with d = logvar_q − logvar_p (so v_q / v_p =
     ∂/∂logvar_q  =  ½ expm1(d)
     ∂/∂logvar_p  = −½ ( expm1(d) + (μ_q − μ_p)² / v_p )
 
+Input checks (O(1)): every argument a float32/float64 array (N, L), not empty, all of
+one shape; ``reduction`` one of "mean", "sum", "none". The values are a model's outputs
+and are not scanned: a non-finite μ or logvar gives a non-finite KL, which the trainer
+reports with its step.
+
 Why expm1: near q = p (a collapsed latent unit) v − 1 − logvar is a difference of
 nearly equal numbers and rounds to slightly *negative* values; expm1(x) − x keeps
 the O(x²) result accurate, so KL ≥ 0 holds in floating point too.
@@ -27,8 +32,16 @@ the O(x²) result accurate, so KL ≥ 0 holds in floating point too.
 from __future__ import annotations
 
 from ..backend import dispatched, get_array_module
-from ..errors import check_same_shape
-from .reduction import batch_scale, per_sample_sum, reduce_batch
+from ..functional.checks import check_array, check_same_shapes
+from .reduction import batch_scale, check_reduction, per_sample_sum, reduce_batch
+
+
+def _check_gaussians(**arrays):
+    """Each array (N, L) float32/float64, not empty, all of the first one's shape; O(1)."""
+    (first, ref), *_ = arrays.items()
+    for name, a in arrays.items():
+        check_array(a, name, ndim=2, layout="(N, L)")
+    check_same_shapes(ref, first, **{k: v for k, v in arrays.items() if k != first})
 
 
 def kl_standard_normal(mu, logvar, reduction: str = "mean"):
@@ -37,7 +50,7 @@ def kl_standard_normal(mu, logvar, reduction: str = "mean"):
     Returns ``(kl, {"mu": dmu, "logvar": dlogvar})``: kl is a scalar (or (N,) for
     reduction="none"), dmu and dlogvar (N, L) the gradients of the returned value.
     """
-    check_same_shape(mu, logvar, "mu", "logvar")
+    _check_gaussians(mu=mu, logvar=logvar)
     rows, dmu, dlogvar = kl_standard_normal_rows(mu, logvar, batch_scale(mu.shape[0], reduction))
     kl, _ = reduce_batch(rows.astype(mu.dtype, copy=False), reduction)
     return kl, {"mu": dmu, "logvar": dlogvar}
@@ -55,6 +68,7 @@ def kl_standard_normal_rows(mu, logvar, scale):
 
 def kl_per_dimension(mu, logvar):
     """Batch-mean KL of each latent dimension, (L,) — the "KL per unit" diagnostic."""
+    _check_gaussians(mu=mu, logvar=logvar)
     xp = get_array_module(mu)
     return (0.5 * (mu * mu + (xp.expm1(logvar) - logvar))).mean(axis=0)
 
@@ -64,8 +78,8 @@ def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p, reduction: str = "mean"):
 
     Returns ``(kl, {"mu_q": …, "logvar_q": …, "mu_p": …, "logvar_p": …})``.
     """
-    for name, a in (("logvar_q", logvar_q), ("mu_p", mu_p), ("logvar_p", logvar_p)):
-        check_same_shape(mu_q, a, "mu_q", name)
+    _check_gaussians(mu_q=mu_q, logvar_q=logvar_q, mu_p=mu_p, logvar_p=logvar_p)
+    check_reduction(reduction)
     xp = get_array_module(mu_q)
     d = logvar_q - logvar_p
     ratio_m1 = xp.expm1(d)                             # v_q / v_p − 1

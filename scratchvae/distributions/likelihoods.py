@@ -21,6 +21,17 @@ Squared error (the Gaussian with σ² = ½ and its constant dropped; the seed
 paper's (1/n)‖Z − Z̃‖²_F):
 
     Σ_d (m_d − x_d)²,    ∂/∂m_d = 2 (m_d − x_d)
+
+Input checks. Every loss refuses, with one line naming the argument and the fix:
+arrays that are not float32/float64 (uint8 pixels, bool, complex, float16 — too coarse
+for a sum over 784 pixels), fewer than 2 dimensions (a batch axis first), an empty
+batch, and shapes that differ. These cost O(1). The targets x are data, so they are also
+read once: finite, and in [0, 1] for the Bernoulli likelihood (0–255 pixels are refused,
+not silently scored) — one or two reductions over x, cheap next to the loss's own
+elementwise exp/log work. A caller that has validated x already (every model does, once,
+in ``Model.check_input``) passes ``check_data=False`` to skip that pass. The decoder's
+outputs are not checked for NaN: a non-finite output gives a non-finite loss, which the
+trainer reports with the step it happened at.
 """
 from __future__ import annotations
 
@@ -31,16 +42,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import dispatched, get_array_module
-from ..errors import DataError, check_float_array, check_same_shape
+from ..errors import ConfigError, DataError, NonFiniteError, ShapeError, check_float_array
+from ..functional.checks import check_array, check_finite, check_same_shapes
 from ..functional.numerics import sigmoid
-from .reduction import batch_scale, per_sample_sum, reduce_batch, sum_to_shape
+from .reduction import batch_scale, check_reduction, per_sample_sum, reduce_batch, sum_to_shape
 
 LOG_2PI = math.log(2 * math.pi)
 
 
-def bernoulli_nll(logits, x, reduction: str = "mean"):
-    """Binary cross-entropy from logits. Returns ``(loss, {"logits": dlogits})``."""
-    check_same_shape(logits, x, "logits", "x")
+def check_pair(pred, x, pred_name: str, x_name: str = "x"):
+    """The O(1) checks of a loss's prediction and target (module docstring)."""
+    for a, name in ((pred, pred_name), (x, x_name)):
+        if getattr(a, "ndim", None) == 1 and isinstance(a.dtype, np.dtype):
+            raise ShapeError(f"{name} must have a batch axis first, (N, D) or (N, ...), got shape "
+                             f"{tuple(a.shape)}; one example: {name}[None], N scalars: "
+                             f"{name}[:, None]")
+        check_array(a, name, min_ndim=2, layout="(N, D) or (N, ...)")
+    check_same_shapes(pred, pred_name, **{x_name: x})
+
+
+def bernoulli_nll(logits, x, reduction: str = "mean", *, check_data: bool = True):
+    """Binary cross-entropy from logits. Returns ``(loss, {"logits": dlogits})``.
+
+    ``logits`` and the targets ``x`` (in [0, 1]) are float arrays of one shape (N, ...);
+    ``check_data=False`` skips the range check of x (module docstring)."""
+    check_pair(logits, x, "logits")
+    check_reduction(reduction)
+    if check_data:
+        check_target_range(x, "bernoulli")
     scale = batch_scale(logits.shape[0], reduction)
     rows, dlogits = bce_logits(logits, x, scale)                      # (N,), (N, D)
     loss, _ = reduce_batch(rows.astype(logits.dtype, copy=False), reduction)
@@ -57,7 +86,7 @@ def bce_logits(logits, x, scale):
     return per_sample_sum(elem), (sigmoid(logits) - x) * scale
 
 
-def gaussian_nll(mean, x, logvar=0.0, reduction: str = "mean"):
+def gaussian_nll(mean, x, logvar=0.0, reduction: str = "mean", *, check_data: bool = True):
     """Gaussian negative log-likelihood.
 
     Args:
@@ -66,13 +95,17 @@ def gaussian_nll(mean, x, logvar=0.0, reduction: str = "mean"):
         logvar: a float (fixed variance, no gradient) or an array broadcastable to
             ``mean`` — e.g. (N, ...) per-pixel from the decoder, or (D,) learned
             per dimension — whose gradient is returned with its own shape.
+        check_data: read x once to check it is finite (False: the caller has).
     Returns:
         ``(loss, {"mean": dmean, "logvar": dlogvar})``; no "logvar" entry for a fixed
         float variance (a constant has no gradient).
     """
-    check_same_shape(mean, x, "mean", "x")
+    check_pair(mean, x, "mean")
+    check_reduction(reduction)
+    learned = _check_logvar(logvar, mean)
+    if check_data:
+        check_finite(x, "x")
     xp = get_array_module(mean)
-    learned = not isinstance(logvar, (int, float))
     inv_var = xp.exp(-logvar) if learned else math.exp(-logvar)
     diff = mean - x
     sq = diff * diff * inv_var                              # (x − m)² / σ²
@@ -83,27 +116,54 @@ def gaussian_nll(mean, x, logvar=0.0, reduction: str = "mean"):
     return loss, ({"mean": dmean} if dlogvar is None else {"mean": dmean, "logvar": dlogvar})
 
 
-def squared_error(pred, x, reduction: str = "mean"):
-    """Σ_d (pred − x)², batch-reduced. Returns ``(loss, {"pred": dpred})``."""
-    check_same_shape(pred, x, "pred", "x")
+def _check_logvar(logvar, mean) -> bool:
+    """A fixed log-variance (a finite number) → False; a learned one (a float array that
+    broadcasts to ``mean``) → True. O(1)."""
+    if isinstance(logvar, (bool, np.bool_)):
+        raise ConfigError(f"logvar must be a number (a fixed log-variance) or a float array, "
+                          f"got {logvar!r}")
+    if isinstance(logvar, (int, float)):
+        if not math.isfinite(logvar):
+            raise ConfigError(f"logvar, the fixed log-variance log σ², must be finite, got "
+                              f"{logvar!r}; e.g. 0.0 for σ² = 1")
+        return False
+    check_array(logvar, "logvar", dtypes=None)
+    try:
+        fits = np.broadcast_shapes(tuple(logvar.shape), tuple(mean.shape)) == tuple(mean.shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"logvar of shape {tuple(logvar.shape)} must broadcast to mean's shape "
+                         f"{tuple(mean.shape)}: (D,) learned per dimension, or mean's own shape")
+    return True
+
+
+def squared_error(pred, x, reduction: str = "mean", *, check_data: bool = True):
+    """Σ_d (pred − x)², batch-reduced. Returns ``(loss, {"pred": dpred})``.
+
+    ``check_data=False`` skips the finiteness check of x (module docstring)."""
+    check_pair(pred, x, "pred")
+    check_reduction(reduction)
+    if check_data:
+        check_finite(x, "x")
     diff = pred - x
     loss, scale = reduce_batch(per_sample_sum(diff * diff), reduction)
     return loss, {"pred": (2 * scale) * diff}
 
 
 # --------------------------------------------------------------- the table
-def _bernoulli(out, x, logvar=0.0, reduction="mean"):
-    loss, grads = bernoulli_nll(out, x, reduction)
+def _bernoulli(out, x, logvar=0.0, reduction="mean", check_data=True):
+    loss, grads = bernoulli_nll(out, x, reduction, check_data=check_data)
     return loss, {"out": grads["logits"]}
 
 
-def _gaussian(out, x, logvar=0.0, reduction="mean"):
-    loss, grads = gaussian_nll(out, x, logvar, reduction)
+def _gaussian(out, x, logvar=0.0, reduction="mean", check_data=True):
+    loss, grads = gaussian_nll(out, x, logvar, reduction, check_data=check_data)
     return loss, {("out" if k == "mean" else k): g for k, g in grads.items()}
 
 
-def _mse(out, x, logvar=0.0, reduction="mean"):
-    loss, grads = squared_error(out, x, reduction)
+def _mse(out, x, logvar=0.0, reduction="mean", check_data=True):
+    loss, grads = squared_error(out, x, reduction, check_data=check_data)
     return loss, {"out": grads["pred"]}
 
 
@@ -179,10 +239,11 @@ def mse_log_density(out, x, logvar=0.0):
 class Likelihood:
     """One decoder output distribution p(x|z), everything a model needs of it.
 
-    ``nll(out, x, logvar=0.0, reduction="mean") -> (value, grads)``
+    ``nll(out, x, logvar=0.0, reduction="mean", check_data=True) -> (value, grads)``
         −log p(x|z) from the decoder output ``out`` (N, D), summed over D and reduced
         over the batch (:mod:`.reduction`); ``grads["out"]`` (N, D) is its gradient
         and, for a learned Gaussian variance (``logvar`` an array), ``grads["logvar"]``.
+        ``check_data=False``: x was validated already (the models' training path).
     ``mean(out)``
         the mean of p(x|z): the image one shows (σ(logits) for Bernoulli).
     ``target_grad(out, x, logvar=0.0)``
@@ -218,22 +279,29 @@ def get_likelihood(name: str) -> Likelihood:
     try:
         return LIKELIHOODS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown likelihood {name!r}; choose one of {list(LIKELIHOODS)}") \
+        raise ConfigError(f"unknown likelihood {name!r}; choose one of {list(LIKELIHOODS)}") \
             from None
 
 
 def check_targets(x, likelihood: str):
     """Validate data for a likelihood: float, finite, and in [0, 1] for Bernoulli."""
+    get_likelihood(likelihood)
     check_float_array(x, "x")
     return check_target_range(x, likelihood)
 
 
 def check_target_range(x, likelihood: str):
-    """The likelihood-specific part alone (x already known float and finite)."""
-    if likelihood == "bernoulli":
+    """The likelihood-specific part alone: for Bernoulli, x in [0, 1] (one min and one max
+    over x; NaN is caught too, as a NonFiniteError)."""
+    if likelihood == "bernoulli" and x.size:
         xp = get_array_module(x)
         lo, hi = float(xp.min(x)), float(xp.max(x))
-        if lo < 0 or hi > 1:
+        if not (lo >= 0 and hi <= 1):                # False for NaN as well
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                check_finite(x, "x")                 # NaN/Inf: say how many and where
+            hint = ("0–255 pixels? divide by 255: x / 255, " if 1 < hi <= 255 and lo >= 0
+                    else "")
             raise DataError(f"the Bernoulli likelihood needs targets in [0, 1], got values in "
-                             f"[{lo:.3g}, {hi:.3g}]; rescale the data or use likelihood='gaussian'")
+                            f"[{lo:.3g}, {hi:.3g}]; {hint}rescale the data or use "
+                            f"likelihood='gaussian'")
     return x

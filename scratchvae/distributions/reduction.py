@@ -14,7 +14,16 @@ multiplies the gradient rows by its weights).
 """
 from __future__ import annotations
 
+from ..errors import ConfigError
+
 REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: str) -> str:
+    """One of ``REDUCTIONS``; a ConfigError listing them otherwise."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ConfigError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
 
 
 def per_sample_sum(a):
@@ -24,8 +33,7 @@ def per_sample_sum(a):
 
 def batch_scale(n: int, reduction: str) -> float:
     """The factor on each example's gradient for a batch of n: 1/n for "mean", else 1."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     return 1.0 / n if reduction == "mean" else 1.0
 
 
@@ -41,7 +49,7 @@ def reduce_batch(per_sample, reduction: str):
         return per_sample.sum(), 1.0
     if reduction == "none":
         return per_sample, 1.0
-    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    raise ConfigError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def sum_to_shape(g, shape):

@@ -8,6 +8,7 @@ the cached quantities.
 from __future__ import annotations
 
 from ..backend import dispatched, get_array_module
+from .checks import check_grad
 from .numerics import sigmoid, softplus
 
 
@@ -40,6 +41,7 @@ def leaky_relu_forward(x, negative_slope=0.01):
 def leaky_relu_backward(dy, cache):
     """dx = dy * (1 if x > 0 else slope)."""
     mask, slope = cache
+    check_grad(dy, mask.shape, "leaky_relu_backward")
     xp = get_array_module(dy)
     return xp.where(mask, dy, slope * dy)
 
@@ -54,6 +56,7 @@ def tanh_forward(x):
 
 def tanh_backward(dy, y):
     """dx = dy * (1 - y^2)."""
+    check_grad(dy, y.shape, "tanh_backward")
     return dy * (1 - y * y)
 
 
@@ -66,6 +69,7 @@ def sigmoid_forward(x):
 
 def sigmoid_backward(dy, y):
     """dx = dy * y * (1 - y)."""
+    check_grad(dy, y.shape, "sigmoid_backward")
     return dy * y * (1 - y)
 
 
@@ -77,6 +81,7 @@ def softplus_forward(x):
 
 def softplus_backward(dy, x):
     """dx = dy * sigmoid(x)   (d/dx log(1 + e^x) = e^x / (1 + e^x))."""
+    check_grad(dy, x.shape, "softplus_backward")
     return dy * sigmoid(x)
 
 
@@ -111,6 +116,7 @@ def ptanh_backward(dy, cache):
     Returns ``(dx, da, db)`` with da, db shaped like a, b.
     """
     x, t, a, b = cache
+    check_grad(dy, t.shape, "ptanh_backward")
     sech2 = 1 - t * t                                   # d tanh(u)/du at u = b x
     dx = dy * (a * b) * sech2
     lead = tuple(range(dy.ndim - 1))

@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..backend import get_array_module
+from .checks import check_grad
 
 
 def stat_axes(ndim: int) -> tuple[int, ...]:
@@ -109,6 +110,7 @@ def batchnorm_backward(dy, cache):
         forward had no affine map.
     """
     xhat, inv_std, g, axes = cache.xhat, cache.inv_std, cache.gamma, cache.axes
+    check_grad(dy, xhat.shape, "batchnorm_backward")
     dxhat = dy if g is None else dy * g                     # dL/dx̂
     mean_d = dxhat.mean(axis=axes, keepdims=True)           # mean(dx̂): the μ term
     mean_dx = (dxhat * xhat).mean(axis=axes, keepdims=True)  # mean(dx̂ ⊙ x̂): the σ term
@@ -150,6 +152,7 @@ def batchnorm_eval_backward(dy, cache):
     Returns ``(dx, dgamma, dbeta)``; dgamma, dbeta are None without an affine map.
     """
     xhat, scale, axes, has_affine = cache
+    check_grad(dy, xhat.shape, "batchnorm_eval_backward")
     dx = dy * scale                                         # (N, C, ...)
     if not has_affine:
         return dx, None, None

@@ -12,6 +12,8 @@ Backward, given dL/dy = dy (N, M):
 """
 from __future__ import annotations
 
+from ..errors import ShapeError
+from .checks import check_array, check_grad
 from .gemm import matmul
 
 
@@ -26,6 +28,12 @@ def linear_forward(x, W, b=None):
     Returns:
         y: (N, M) and cache ``(x, W, has_bias)``.
     """
+    check_array(x, "linear_forward x", ndim=2, layout="(N, D)", dtypes=None, allow_empty=True)
+    check_array(W, "linear_forward W", ndim=2, layout="(D, M)", dtypes=None)
+    if x.shape[1] != W.shape[0] or (b is not None and tuple(b.shape) != (W.shape[1],)):
+        raise ShapeError(f"linear_forward: x {tuple(x.shape)} @ W {tuple(W.shape)} + b "
+                         f"{None if b is None else tuple(b.shape)} needs x (N, D), W (D, M) and "
+                         f"b (M,) with one D and one M; W is stored (in, out), PyTorch's transpose")
     y = matmul(x, W)               # (N, M)
     if b is not None:
         y += b                     # broadcast over the batch
@@ -44,6 +52,7 @@ def linear_backward(dy, cache, input_grad: bool = True):
         dx (N, D) or None, dW (D, M), db (M,) or None when the layer has no bias.
     """
     x, W, has_bias = cache
+    check_grad(dy, (x.shape[0], W.shape[1]), "linear_backward")
     dx = matmul(dy, W.T) if input_grad else None   # dL/dx_nd = sum_m dy_nm W_dm
     dW = matmul(x.T, dy)           # dL/dW_dm = sum_n x_nd dy_nm
     db = dy.sum(axis=0) if has_bias else None   # dL/db_m = sum_n dy_nm

@@ -48,7 +48,7 @@ import numbers
 import numpy as np
 
 from ..backend import dispatched, get_array_module
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
 
 
 # ------------------------------------------------------------------------- helpers
@@ -62,9 +62,10 @@ def _pair(value, name: str = "value", minimum: int | None = None) -> tuple[int, 
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value):
         pair = (int(value[0]), int(value[1]))
     else:
-        raise TypeError(f"{name} must be an int or an (h, w) pair of ints, got {value!r}")
+        raise ConfigError(f"{name} must be an int or an (h, w) pair of ints, got {value!r}; "
+                          f"e.g. 3 or (3, 3)")
     if minimum is not None and min(pair) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        raise ConfigError(f"{name} must be >= {minimum}, got {value!r}")
     return pair
 
 
@@ -86,15 +87,16 @@ def conv_transpose2d_output_shape(H: int, W: int, kernel_size, stride=1, padding
                                   output_padding=0) -> tuple[int, int]:
     """(OH, OW) of a transposed convolution: OH = (H − 1)·SH − 2PH + KH + OPH.
 
-    Raises ValueError unless 0 ≤ output_padding < stride, ShapeError when OH < 1.
+    Raises ConfigError (a ValueError) unless 0 ≤ output_padding < stride, ShapeError when
+    OH < 1.
     """
     (KH, KW), (SH, SW) = _pair(kernel_size, "kernel_size", 1), _pair(stride, "stride", 1)
     PH, PW = _pair(padding, "padding", 0)
     OPH, OPW = _pair(output_padding, "output_padding", 0)
     if OPH >= SH or OPW >= SW:
-        raise ValueError(f"output_padding ({OPH}, {OPW}) must be smaller than stride ({SH}, {SW}): "
-                         "it picks one of the SH output sizes that a stride-SH convolution maps "
-                         "back to the input size")
+        raise ConfigError(f"output_padding ({OPH}, {OPW}) must be smaller than stride ({SH}, {SW}): "
+                          "it picks one of the SH output sizes that a stride-SH convolution maps "
+                          "back to the input size")
     OH, OW = (H - 1) * SH - 2 * PH + KH + OPH, (W - 1) * SW - 2 * PW + KW + OPW
     if OH < 1 or OW < 1:
         raise ShapeError(f"transposed convolution of a {H}×{W} input with kernel ({KH}, {KW}), "

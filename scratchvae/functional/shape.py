@@ -15,6 +15,7 @@ the op deterministic and gradient-checkable.
 from __future__ import annotations
 
 from ..backend import get_array_module
+from .checks import check_grad
 
 
 # ------------------------------------------------------------- nearest upsampling
@@ -54,6 +55,7 @@ def upsample_nearest_backward(dy, cache):
     """
     shape, scale = cache
     n, c, *spatial = shape
+    check_grad(dy, (n, c, *(scale * d for d in spatial)), "upsample_nearest_backward")
     blocks = dy.reshape((n, c) + _interleave(spatial, (scale,) * len(spatial)))
     return blocks.sum(axis=tuple(range(3, 3 + 2 * len(spatial), 2)))   # the block axes
 
@@ -89,6 +91,7 @@ def dropout_forward(x, mask, p):
 def dropout_backward(dy, cache):
     """dx = dy ⊙ mask / (1 − p): kept entries pass the gradient, scaled as in the forward."""
     mask, scale = cache
+    check_grad(dy, mask.shape, "dropout_backward")
     return dy * mask * scale
 
 

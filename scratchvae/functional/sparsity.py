@@ -36,19 +36,24 @@ dh (N, L) = dp · ∂P/∂h.
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ..backend import get_array_module
-from ..errors import check_float_array
+from ..errors import ConfigError, DataError, check_float_array
 
 RHO_HAT_MIN = 1e-6       # the clamp of ρ̂ (module docstring); representable next to 1 in float32
 
 
 def check_rho(rho) -> float:
     """Validate a target activation ρ: a number strictly between 0 and 1."""
-    rho = float(rho)
-    if not 0.0 < rho < 1.0:
-        raise ValueError(f"the sparsity target rho must lie strictly between 0 and 1, got {rho} "
-                         f"(typical values: 0.01 to 0.1)")
-    return rho
+    ok = isinstance(rho, (int, float, np.floating, np.integer)) and not isinstance(rho, bool)
+    value = float(rho) if ok else math.nan
+    if not 0.0 < value < 1.0:
+        raise ConfigError(f"the sparsity target rho must lie strictly between 0 and 1, got "
+                          f"{rho!r} (typical values: 0.01 to 0.1)")
+    return value
 
 
 def bernoulli_kl(rho: float, rho_hat):
@@ -75,9 +80,9 @@ def kl_sparsity_forward(h, rho: float):
     xp = get_array_module(h)
     lo, hi = float(xp.min(h)), float(xp.max(h))
     if lo < 0 or hi > 1:
-        raise ValueError(f"the KL sparsity penalty needs codes in [0, 1] (a sigmoid code layer), "
-                         f"got values in [{lo:.3g}, {hi:.3g}]; use code_activation='sigmoid' or "
-                         f"the L1 penalty")
+        raise DataError(f"the KL sparsity penalty needs codes in [0, 1] (a sigmoid code layer), "
+                        f"got values in [{lo:.3g}, {hi:.3g}]; use code_activation='sigmoid' or "
+                        f"the L1 penalty")
     n = h.shape[0]
     rho_hat = h.mean(axis=0)                                         # (L,)
     inside = (rho_hat > RHO_HAT_MIN) & (rho_hat < 1 - RHO_HAT_MIN)   # where the clamp is idle
@@ -129,9 +134,9 @@ PENALTIES = {
 def _penalty(name: str):
     try:
         return PENALTIES[name]
-    except KeyError:
-        raise ValueError(f"unknown sparsity penalty {name!r}; choose one of "
-                         f"{list(PENALTIES)}") from None
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown sparsity penalty {name!r}; choose one of "
+                          f"{list(PENALTIES)}") from None
 
 
 def sparsity_forward(name: str, h, rho: float | None = None):

@@ -1,7 +1,11 @@
 """Models built from :mod:`scratchvae.nn` layers, and a registry to rebuild them from a config."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
+
+from ..errors import ConfigError
 
 from .autoencoder import Autoencoder, AutoencoderBase
 from .base import Model
@@ -26,10 +30,18 @@ MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
 
 def build_model(config: dict, dtype=np.float32) -> Model:
     """Rebuild a model from its ``config`` (as stored in checkpoints)."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"a model config is a dict such as model.config, got "
+                          f"{type(config).__name__}")
     config = dict(config)
     name = config.pop("model", "vae")
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    if not isinstance(name, str) or name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    takes = [p for p in inspect.signature(MODELS[name]).parameters if p != "dtype"]
+    unknown = sorted(k for k in config if k not in takes)
+    if unknown:
+        raise ConfigError(f"the {name} config has option(s) {unknown} that {MODELS[name].__name__} "
+                          f"does not take; it takes {takes}")
     return MODELS[name](**config, dtype=dtype)
 
 

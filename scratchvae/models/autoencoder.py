@@ -24,9 +24,27 @@ from __future__ import annotations
 import numpy as np
 
 from ..distributions.likelihoods import get_likelihood
+from ..functional.checks import check_dtype, check_int, check_sizes
+from ..nn.activations import activation_key
 from .base import Model
 from .blocks import mlp
 from ..rng import as_rng
+
+
+def check_ae_args(input_dim, hidden, latent_dim, likelihood, activation, code_activation,
+                  seed, dtype) -> None:
+    """Refuse, before anything is built, what an MLP autoencoder cannot use (one line each,
+    naming the argument and its range): sizes that are not positive integers, unknown
+    likelihood or activation names, a negative or non-integer seed, a dtype other than
+    float32/float64."""
+    check_int(input_dim, "input_dim", 1, hint="the number of data dimensions D, e.g. 784")
+    check_sizes(hidden, "hidden", example="(400,)")
+    check_int(latent_dim, "latent_dim", 1, hint="the code size L, e.g. 20")
+    get_likelihood(likelihood)
+    activation_key(activation)
+    activation_key(code_activation)
+    check_int(seed, "seed", 0, hint="e.g. seed=0")
+    check_dtype(dtype)
 
 
 class AutoencoderBase(Model):
@@ -55,7 +73,7 @@ class AutoencoderBase(Model):
         ``{"out": (N, D)}``; the networks keep their caches for :meth:`backward_pass`."""
         code = self.encoder.forward(x_in)                     # (N, L)
         out = self.decoder.forward(code)                      # (N, D)
-        recon, drecon = self.lik.nll(out, target)
+        recon, drecon = self.lik.nll(out, target, check_data=False)   # checked by the caller
         return code, out, recon, drecon
 
     def backward_pass(self, dout, dcode_extra=None) -> None:
@@ -83,16 +101,16 @@ class AutoencoderBase(Model):
 
     def decode(self, c):
         """code (N, L) → mean reconstruction (N, D)."""
-        return self.lik.mean(self.decoder.forward(c.astype(self.dtype, copy=False)))
+        return self.lik.mean(self.decoder.forward(self.check_codes(c, self.latent_dim, "c")))
 
     def reconstruct(self, x):
         return self.decode(self.encode(x))
 
     def reconstruction_nll(self, x, reduction: str = "none"):
         """−log p(x | dec(enc(x))) of each example (N,) (or reduced)."""
-        x = self.check_input(x, self.input_dim)
+        x = self.check_input(x, self.input_dim, self.likelihood)
         return self.lik.nll(self.decoder.forward(self.encoder.forward(x)), x,
-                            reduction=reduction)[0]
+                            reduction=reduction, check_data=False)[0]
 
 
 class Autoencoder(AutoencoderBase):
@@ -112,10 +130,11 @@ class Autoencoder(AutoencoderBase):
 
     def __init__(self, input_dim=784, hidden=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", code_activation="identity", seed=0, dtype=np.float32):
+        check_ae_args(input_dim, hidden, latent_dim, likelihood, activation, code_activation,
+                      seed, dtype)                            # clear errors before building
         config = dict(input_dim=int(input_dim), hidden=[int(h) for h in hidden],
                       latent_dim=int(latent_dim), likelihood=likelihood,
                       activation=activation, code_activation=code_activation, seed=int(seed))
-        get_likelihood(likelihood)                            # a clear error before building
         rng = as_rng(seed)
         encoder = mlp([input_dim, *hidden, latent_dim], activation, rng, dtype,
                       final_activation=code_activation)

@@ -38,8 +38,11 @@ models are pure functions of their parameters and a batch.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import get_array_module
-from ..errors import ShapeError, check_float_array
+from ..errors import DataError, DTypeError, ShapeError
+from ..functional.checks import check_array, check_finite, check_int
 from ..nn import Module
 from ..distributions.likelihoods import check_target_range
 
@@ -79,15 +82,57 @@ class Model(Module):
 
     # ------------------------------------------------------------- shared helpers
     def check_input(self, x, input_dim: int, likelihood: str | None = None):
-        """Validate a batch (N, input_dim), its targets' range for ``likelihood``, and
-        cast it to the model's dtype."""
-        check_float_array(x, "x", ndim=2)
-        if x.shape[1] != input_dim:
-            raise ShapeError(f"{type(self).__name__} expects inputs of shape (N, {input_dim}), got "
-                             f"{tuple(x.shape)}; flatten images with x.reshape(len(x), -1)")
+        """Validate a batch (N, input_dim) — a floating array, not empty, finite, its targets
+        in range for ``likelihood`` — and cast it to the model's dtype.
+
+        This is the one pass over the data per step (the losses downstream are told
+        ``check_data=False``): the dtype and shape checks are O(1); the finiteness check is
+        one sum over x, and the Bernoulli range one min and one max.
+        """
+        check_array(x, "x", dtypes=None, allow_empty=True)         # an array, a float dtype
+        x = self.flat_batch(x, input_dim)
+        if x.size == 0:
+            raise DataError(f"x is empty (shape {tuple(x.shape)}): there is nothing to compute "
+                            f"on; pass at least one example")
+        check_finite(x, "x")
         if likelihood is not None:
             check_target_range(x, likelihood)   # x was checked float and finite above
         return x.astype(self.dtype, copy=False)
+
+    def flat_batch(self, x, input_dim: int):
+        """x as (N, input_dim), or a ShapeError that names the fix. An MLP model takes flat
+        batches only (:class:`~scratchvae.models.ConvVAE` also takes (N, C, H, W) images)."""
+        if x.ndim == 2 and x.shape[1] == input_dim:
+            return x
+        name, shape = type(self).__name__, tuple(x.shape)
+        if x.ndim == 2:
+            raise ShapeError(f"{name} expects inputs of shape (N, {input_dim}), got {shape}: each "
+                             f"example must have {input_dim} features (input_dim={input_dim}); "
+                             f"flatten images with x.reshape(len(x), -1)")
+        if x.ndim == 0:
+            fix = f"pass a batch (N, {input_dim}), not a 0-d scalar"
+        elif x.ndim == 1:
+            fix = (f"for one example add the batch axis: x[None]" if shape[0] == input_dim
+                   else f"pass a batch (N, {input_dim})")
+        elif int(np.prod(shape[1:])) == input_dim:
+            fix = "flatten each example: x.reshape(len(x), -1)"
+        else:
+            fix = f"each example must have {input_dim} features (input_dim={input_dim})"
+        raise ShapeError(f"{name} expects x with 2 dimensions (N, {input_dim}), got shape "
+                         f"{shape}; {fix}")
+
+    def check_codes(self, z, size: int, name: str = "z"):
+        """Codes to decode, z (N, size): real numbers (array-likes are converted), finite;
+        returned in the model's dtype and array module."""
+        z = self.xp().asarray(z)
+        if z.dtype.kind not in "fiu":
+            raise DTypeError(f"{name} must hold real numbers, got dtype {z.dtype}; pass a float "
+                             f"array of shape (N, {size})")
+        if z.ndim != 2 or z.shape[1] != size:
+            fix = (f"; for one code add the batch axis: {name}[None]"
+                   if z.ndim == 1 and len(z) == size else "")
+            raise ShapeError(f"{name} must be (N, {size}), got shape {tuple(z.shape)}{fix}")
+        return check_finite(z.astype(self.dtype, copy=False), name)
 
     def xp(self):
         """The array module (NumPy or CuPy) that holds this model's parameters."""
@@ -97,9 +142,22 @@ class Model(Module):
 
     def evaluate(self, *data, batch_size: int = 1000, **frozen) -> dict[str, float]:
         """Average each of ``terms`` over the data (arrays sharing the N axis, as
-        ``inputs``), in batches, without touching ``grads``."""
-        check_float_array(data[0], "x", ndim=2)
-        n = len(data[0])
+        ``inputs``), in batches, without touching ``grads``. Each batch is checked by
+        ``loss_and_grads``; here the data as a whole (one N, finite: NaN/Inf reported at
+        its index in the data set, not in a batch) and the batch size."""
+        if not data:
+            raise DataError(f"evaluate needs the data: model.evaluate(x) (batches of "
+                            f"{self.inputs})")
+        batch_size = check_int(batch_size, "batch_size", 1)
+        x = check_array(data[0], "x", dtypes=None, allow_empty=True)
+        n = len(x) if x.ndim else 0
+        if n == 0:
+            raise DataError(f"x is empty (shape {tuple(x.shape)}): there is nothing to "
+                            f"evaluate; pass at least one example")
+        check_finite(x, "x")
+        for name, a in zip(self.inputs[1:], data[1:]):
+            if a is not None and hasattr(a, "__len__") and len(a) != n:
+                raise ShapeError(f"{name} has {len(a)} rows but x has {n}; they must match")
         totals = dict.fromkeys(self.terms, 0.0)
         for start in range(0, n, batch_size):
             batch = tuple(a[start:start + batch_size] for a in data)

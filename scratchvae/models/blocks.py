@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
+from ..functional.checks import check_sizes
 from ..nn import Linear, Sequential, make_activation
 
 
@@ -12,9 +14,10 @@ def mlp(sizes, activation: str = "relu", rng=None, dtype=np.float32,
 
     ``sizes`` = [in, hidden₁, …, out]; e.g. ``mlp([784, 400, 40])``.
     """
-    sizes = [int(s) for s in sizes]
+    sizes = check_sizes(sizes, "sizes", example="[784, 400, 40]")
     if len(sizes) < 2:
-        raise ValueError(f"an MLP needs at least input and output sizes, got {sizes}")
+        raise ConfigError(f"an MLP needs at least input and output sizes, e.g. [784, 400, 40], "
+                          f"got {sizes}")
     layers = []
     for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(Linear(d_in, d_out, rng=rng, dtype=dtype))

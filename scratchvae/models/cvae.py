@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..functional.checks import check_int
 from .vae import VAE, mlp_pair
-from .vae_base import VAEBase, one_hot
+from .vae_base import VAEBase, check_vae_args, one_hot
 
 
 class CVAE(VAE):
@@ -64,8 +65,9 @@ class CVAE(VAE):
     def __init__(self, input_dim=784, n_classes=10, hidden=(400,), latent_dim=20,
                  likelihood="bernoulli", learn_variance=False, logvar_x=0.0, beta=1.0,
                  activation="relu", seed=0, dtype=np.float32):
-        if int(n_classes) < 1:
-            raise ValueError(f"n_classes must be ≥ 1, got {n_classes}")
+        check_int(n_classes, "n_classes", 1, hint="the number of labels K the model is told")
+        check_vae_args(input_dim, latent_dim, likelihood, learn_variance, logvar_x, beta, seed,
+                       dtype, hidden=hidden, activation=activation)
         config = dict(input_dim=int(input_dim), n_classes=int(n_classes),
                       hidden=[int(h) for h in hidden], latent_dim=int(latent_dim),
                       likelihood=likelihood, learn_variance=bool(learn_variance),

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.corruption import check_corruption, check_noise_level, corrupt
+from ..data.corruption import CORRUPTIONS, check_corruption, check_noise_level, corrupt
 from ..errors import check_same_shape
+from ..functional.checks import check_choice, check_real
 from ..rng import as_rng
-from .autoencoder import Autoencoder
+from .autoencoder import Autoencoder, check_ae_args
 
 
 class DenoisingAE(Autoencoder):
@@ -51,6 +52,15 @@ class DenoisingAE(Autoencoder):
     def __init__(self, input_dim=784, hidden=(400,), latent_dim=20, likelihood="bernoulli",
                  activation="relu", code_activation="identity", corruption="gaussian",
                  noise_level=0.3, seed=0, dtype=np.float32):
+        check_ae_args(input_dim, hidden, latent_dim, likelihood, activation, code_activation,
+                      seed, dtype)
+        check_choice(corruption, "corruption", CORRUPTIONS)
+        if corruption == "gaussian":
+            check_real(noise_level, "noise_level", 0,
+                       hint="the std σ of the Gaussian noise must be ≥ 0 (e.g. 0.3)")
+        else:
+            check_real(noise_level, "noise_level", 0, 1, high_open=True,
+                       hint="the masking probability p must be in [0, 1) (e.g. 0.25)")
         super().__init__(input_dim, hidden, latent_dim, likelihood, activation, code_activation,
                          seed, dtype)
         self.corruption = check_corruption(corruption)

@@ -23,13 +23,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
+from ..functional.checks import (
+    check_array, check_dtype, check_grad, check_int, check_real, check_seed, check_sizes,
+    is_integer,
+)
 from ..nn import LeakyReLU, Linear, Module, Sequential, make_activation
+from ..nn.activations import activation_key
 from ..rng import as_rng
 
 
+def check_discriminator_args(hidden, feature_layer, activation, name: str = "hidden") -> None:
+    """Refuse hidden widths that are not positive integers (at least one: the features),
+    a feature layer outside 1..K (or −1) and an unknown activation, before building;
+    ``name`` is what the caller calls the widths ("hidden", "dis_hidden")."""
+    k = len(check_sizes(hidden, name, min_len=1, example="(512, 256)",
+                        what=" (a Discriminator needs at least one hidden layer: its features)"))
+    if not (is_integer(feature_layer) and (int(feature_layer) == -1
+                                           or 1 <= int(feature_layer) <= k)):
+        raise ConfigError(f"feature_layer must be in 1..{k} (or −1 for the last hidden layer), "
+                          f"got {feature_layer!r}")
+    activation_key(activation)
+
+
 def _activation(name: str, negative_slope: float, width: int, dtype):
-    if name.lower().replace("-", "_") == "leaky_relu":
+    if activation_key(name) == "leaky_relu":
         return LeakyReLU(negative_slope)                # the GAN default slope 0.2
     return make_activation(name, width, dtype=dtype)
 
@@ -51,14 +69,15 @@ class Discriminator(Module):
     def __init__(self, input_dim=784, hidden=(512, 256), feature_layer=-1,
                  activation="leaky_relu", negative_slope=0.2, seed=0, dtype=np.float32):
         super().__init__()
+        check_int(input_dim, "input_dim", 1, hint="the number of data dimensions D, e.g. 784")
+        check_discriminator_args(hidden, feature_layer, activation)
+        check_real(negative_slope, "negative_slope", hint="the LeakyReLU slope, e.g. 0.2")
+        check_seed(seed, "seed")
+        check_dtype(dtype)
         hidden = [int(h) for h in hidden]
-        if not hidden:
-            raise ValueError("a Discriminator needs at least one hidden layer (its features)")
         k = len(hidden)
         layer = k if feature_layer == -1 else int(feature_layer)
-        if not 1 <= layer <= k:
-            raise ValueError(f"feature_layer must be in 1..{k} (or −1 for the last hidden layer), "
-                             f"got {feature_layer}")
+        self._feat_shape = None
         self.input_dim, self.feature_layer = int(input_dim), layer
         self.feature_dim = hidden[layer - 1]                  # F
         rng = as_rng(seed)
@@ -73,10 +92,12 @@ class Discriminator(Module):
 
     def forward(self, x):
         """x (N, D) → (logit (N, 1), features Dis_l(x) (N, F))."""
+        check_array(x, "x", dtypes=None, allow_empty=True)
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ShapeError(f"Discriminator expects inputs of shape (N, {self.input_dim}), "
                              f"got {tuple(x.shape)}; flatten images with x.reshape(len(x), -1)")
         feat = self.body.forward(x)                      # (N, F)
+        self._feat_shape = feat.shape                    # what backward's dfeat must match
         logit = self.head.forward(feat)                  # (N, 1)
         return logit, feat
 
@@ -85,7 +106,9 @@ class Discriminator(Module):
         ``grads`` and return dL/dx (N, D). Either may be None (a zero gradient); with
         ``dlogit=None`` the head is skipped (its cache is left to the next forward)."""
         if dlogit is None and dfeat is None:
-            raise ValueError("Discriminator.backward needs dlogit, dfeat or both")
+            raise ConfigError("Discriminator.backward needs dlogit, dfeat or both")
+        if dfeat is not None and self._feat_shape is not None:   # dlogit: the head checks it
+            check_grad(dfeat, self._feat_shape, "Discriminator.backward", "dfeat")
         if dlogit is None:
             return self.body.backward(dfeat)             # only the features' path
         df = self.head.backward(dlogit)                  # the logit's path back to f

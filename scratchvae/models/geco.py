@@ -41,6 +41,7 @@ import math
 
 import numpy as np
 
+from ..functional.checks import check_real
 from .vae import VAE
 
 
@@ -66,11 +67,9 @@ class GECOVAE(VAE):
                  learn_variance=False, logvar_x=0.0, activation="ptanh", kappa=0.05, nu=1e-3,
                  ma_decay=0.99, lambda_init=1.0, seed=0, dtype=np.float32):
         for name, value in (("kappa", kappa), ("nu", nu), ("lambda_init", lambda_init)):
-            if not (math.isfinite(float(value)) and float(value) > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value}")
-        if not 0 <= float(ma_decay) < 1:
-            raise ValueError(f"ma_decay is the moving average's decay ρ and must be in [0, 1), "
-                             f"got {ma_decay}")
+            check_real(value, name, 0, low_open=True, hint=f"{name} must be a finite number > 0")
+        check_real(ma_decay, "ma_decay", 0, 1, high_open=True,
+                   hint="ma_decay is the moving average's decay ρ and must be in [0, 1)")
         super().__init__(input_dim, hidden, latent_dim, likelihood, learn_variance, logvar_x,
                          1.0, activation, seed, dtype)
         self.config.pop("beta")                  # λ weighs the reconstruction; there is no β

@@ -61,7 +61,8 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..distributions import kl_standard_normal, standard_normal
-from ..errors import ShapeError, check_float_array
+from ..errors import ConfigError, ShapeError
+from ..functional.checks import check_array, check_finite
 from .base import join_halves
 from .conv_vae import ConvVAE
 from .vae import VAE
@@ -94,8 +95,8 @@ def check_k(k) -> int:
     """The number of importance samples, validated: an integer ≥ 1."""
     if (isinstance(k, bool) or not isinstance(k, (int, np.integer, float))
             or not math.isfinite(k) or int(k) != k or k < 1):
-        raise ValueError(f"k is the number of importance samples and must be an integer >= 1, "
-                         f"got {k!r}")
+        raise ConfigError(f"k is the number of importance samples and must be an integer >= 1, "
+                          f"got {k!r} (k = 1 is the single-sample ELBO)")
     return int(k)
 
 
@@ -122,11 +123,11 @@ class IWAEObjective:
         shape = (k, n, self.latent_dim)
         if eps is None:
             return standard_normal(shape, self._rng(rng), like.dtype, get_array_module(like))
-        check_float_array(eps, "eps")
+        check_array(eps, "eps", dtypes=None)
         if tuple(eps.shape) != shape:
             raise ShapeError(f"eps must have shape (k, N, L) = {shape} for {k} importance "
                              f"samples of a batch of {n}, got {tuple(eps.shape)}")
-        return eps.astype(like.dtype, copy=False)
+        return check_finite(eps, "eps").astype(like.dtype, copy=False)
 
     def loss_and_grads(self, x, eps=None, rng=None, compute_grads: bool = True,
                        k: int | None = None) -> dict:
@@ -161,7 +162,8 @@ class IWAEObjective:
         logvar_x = self.logvar_x
         if not isinstance(logvar_x, float):                           # learned (D,): per-row grads
             logvar_x = xp.broadcast_to(logvar_x, (k * N, D))
-        nll, dnll = self.lik.nll(out, x_rep, logvar_x, reduction="none")
+        nll, dnll = self.lik.nll(out, x_rep, logvar_x, reduction="none",
+                                 check_data=False)           # x was checked above
         # nll (kN,) = −log p(x|z); dnll["out"] (kN, D) = ∂nll_row/∂out_row;
         # dnll["logvar"] (kN, D) for a learned variance
 
@@ -202,6 +204,7 @@ class IWAE(IWAEObjective, VAE):
     def __init__(self, input_dim=784, hidden=(400,), latent_dim=20, likelihood="bernoulli",
                  learn_variance=False, logvar_x=0.0, activation="relu", k=5, seed=0,
                  dtype=np.float32):
+        check_k(k)
         super().__init__(input_dim, hidden, latent_dim, likelihood, learn_variance, logvar_x,
                          beta=1.0, activation=activation, seed=seed, dtype=dtype)
         self._setup_k(k)
@@ -216,6 +219,7 @@ class ConvIWAE(IWAEObjective, ConvVAE):
     def __init__(self, image_shape=(1, 28, 28), channels=(32, 64), latent_dim=20,
                  likelihood="bernoulli", learn_variance=False, logvar_x=0.0, k=5, seed=0,
                  dtype=np.float32):
+        check_k(k)
         super().__init__(image_shape, channels, latent_dim, likelihood, learn_variance, logvar_x,
                          beta=1.0, seed=seed, dtype=dtype)
         self._setup_k(k)

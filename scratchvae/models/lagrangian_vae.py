@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..functional.checks import check_choice, check_real
 from .vae import VAE
 
 ALPHA_RULES = ("project", "flip")
@@ -72,13 +73,11 @@ class LagrangianVAE(VAE):
     def __init__(self, input_dim=3, hidden=(32,), latent_dim=2, likelihood="mse",
                  learn_variance=False, logvar_x=0.0, activation="ptanh", delta=0.1,
                  alpha_init=1.0, alpha_rule="project", seed=0, dtype=np.float32):
-        if not float(delta) >= 0:
-            raise ValueError(f"delta is the KL budget of KL ≤ δ and must be ≥ 0, got {delta}")
-        if not float(alpha_init) >= 0:
-            raise ValueError(f"alpha_init must be ≥ 0 (α is a multiplier of an inequality "
-                             f"constraint), got {alpha_init}")
-        if alpha_rule not in ALPHA_RULES:
-            raise ValueError(f"unknown alpha_rule {alpha_rule!r}; choose one of {list(ALPHA_RULES)}")
+        check_real(delta, "delta", 0, hint="delta is the KL budget of KL ≤ δ and must be ≥ 0 "
+                                           "(the paper uses 0.1)")
+        check_real(alpha_init, "alpha_init", 0, hint="alpha_init must be ≥ 0 (α is a multiplier "
+                                                     "of an inequality constraint)")
+        check_choice(alpha_rule, "alpha_rule", ALPHA_RULES)
         super().__init__(input_dim, hidden, latent_dim, likelihood, learn_variance, logvar_x,
                          1.0, activation, seed, dtype)
         self.config.pop("beta")                  # α weighs the KL; there is no β

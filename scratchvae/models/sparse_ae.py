@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import check_float_array
+from ..errors import ConfigError
+from ..functional.checks import check_array, check_choice, check_int, check_real
 from ..functional.sparsity import (
     PENALTIES, check_rho, sparsity_backward, sparsity_forward,
 )
-from .autoencoder import Autoencoder
+from ..nn.activations import activation_key
+from .autoencoder import Autoencoder, check_ae_args
 
 
 class SparseAutoencoder(Autoencoder):
@@ -58,15 +60,16 @@ class SparseAutoencoder(Autoencoder):
     def __init__(self, input_dim=784, hidden=(), latent_dim=196, likelihood="bernoulli",
                  penalty="kl", rho=0.05, beta=3.0, activation="relu", code_activation="sigmoid",
                  seed=0, dtype=np.float32):
-        if penalty not in PENALTIES:
-            raise ValueError(f"unknown sparsity penalty {penalty!r}; choose one of "
-                             f"{list(PENALTIES)}")
-        if penalty == "kl" and code_activation != "sigmoid":
-            raise ValueError(f"the KL sparsity penalty treats each code unit as a firing "
-                             f"probability and needs code_activation='sigmoid', got "
-                             f"{code_activation!r}; use penalty='l1' for other codes")
-        if float(beta) < 0:
-            raise ValueError(f"the penalty weight beta must be ≥ 0, got {beta}")
+        check_ae_args(input_dim, hidden, latent_dim, likelihood, activation, code_activation,
+                      seed, dtype)
+        check_choice(penalty, "sparsity penalty", PENALTIES)
+        if penalty == "kl" and activation_key(code_activation) != "sigmoid":
+            raise ConfigError(f"the KL sparsity penalty treats each code unit as a firing "
+                              f"probability and needs code_activation='sigmoid', got "
+                              f"{code_activation!r}; use penalty='l1' for other codes")
+        check_real(beta, "the penalty weight beta", 0,
+                   hint="beta must be ≥ 0 (0 gives a plain autoencoder)")
+        check_rho(rho)
         super().__init__(input_dim, hidden, latent_dim, likelihood, activation, code_activation,
                          seed, dtype)
         self.penalty = penalty
@@ -95,7 +98,8 @@ class SparseAutoencoder(Autoencoder):
     # -------------------------------------------------------------- diagnostics
     def mean_activation(self, x, batch_size: int = 1000):
         """ρ̂ over a whole data set: the mean code of each unit, (L,) float64."""
-        check_float_array(x, "x", ndim=2)
+        batch_size = check_int(batch_size, "batch_size", 1)
+        check_array(x, "x", dtypes=None, ndim=2, layout=f"(N, {self.input_dim})")
         total = np.zeros(self.latent_dim)
         for i in range(0, len(x), batch_size):
             total += np.asarray(self.encode(x[i:i + batch_size]), dtype=np.float64).sum(axis=0)

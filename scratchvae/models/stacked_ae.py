@@ -32,7 +32,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..distributions.likelihoods import get_likelihood
+from ..functional.checks import check_array, check_dtype, check_int, check_sizes
 from ..nn import Linear, Sequential, make_activation
+from ..nn.activations import activation_key
 from ..rng import as_rng
 from .autoencoder import AutoencoderBase
 
@@ -58,11 +60,12 @@ class StackedAutoencoder(AutoencoderBase):
 
     def __init__(self, sizes=(784, 256, 64), likelihood="bernoulli", activation="sigmoid",
                  seed=0, dtype=np.float32):
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes must list the data dimension and at least one code size, "
-                             f"all positive, e.g. [784, 256, 64]; got {sizes}")
-        get_likelihood(likelihood)                            # a clear error before building
+        sizes = check_sizes(sizes, "sizes", min_len=2, example="[784, 256, 64]",
+                            what=" (the data dimension and at least one code size, all positive)")
+        get_likelihood(likelihood)                            # clear errors before building
+        activation_key(activation)
+        check_int(seed, "seed", 0, hint="e.g. seed=0")
+        check_dtype(dtype)
         n_stages = len(sizes) - 1
         rng = as_rng(seed)
         encoders, decoders = [], []
@@ -110,6 +113,8 @@ class StackedAutoencoder(AutoencoderBase):
 
     def encode_batched(self, x, depth: int | None = None, batch_size: int = 1000):
         """``encode`` over a large array in batches, (N, s_depth)."""
+        batch_size = check_int(batch_size, "batch_size", 1)
+        check_array(x, "x", dtypes=None, min_ndim=1)
         return np.concatenate([self.encode(x[i:i + batch_size], depth)
                                for i in range(0, len(x), batch_size)])
 

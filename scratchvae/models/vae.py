@@ -18,7 +18,7 @@ import numpy as np
 
 from ..rng import as_rng
 from .blocks import mlp
-from .vae_base import VAEBase
+from .vae_base import VAEBase, check_vae_args
 
 
 class VAE(VAEBase):
@@ -42,6 +42,8 @@ class VAE(VAEBase):
     def __init__(self, input_dim=784, hidden=(400,), latent_dim=20, likelihood="bernoulli",
                  learn_variance=False, logvar_x=0.0, beta=1.0, activation="relu", seed=0,
                  dtype=np.float32):
+        check_vae_args(input_dim, latent_dim, likelihood, learn_variance, logvar_x, beta, seed,
+                       dtype, hidden=hidden, activation=activation)
         config = dict(input_dim=int(input_dim), hidden=[int(h) for h in hidden],
                       latent_dim=int(latent_dim), likelihood=likelihood,
                       learn_variance=bool(learn_variance), logvar_x=float(logvar_x),

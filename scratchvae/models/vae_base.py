@@ -43,8 +43,12 @@ from ..distributions import (
     standard_normal,
 )
 from ..distributions.likelihoods import get_likelihood
-from ..errors import DataError, DTypeError, ShapeError
+from ..errors import ConfigError, DataError, DTypeError, ShapeError
+from ..functional.checks import (
+    check_array, check_dtype, check_finite, check_int, check_real, check_sizes,
+)
 from ..functional.shape import concat_backward, concat_forward
+from ..nn.activations import activation_key
 from ..backend import to_numpy
 from ..rng import as_rng
 from .base import Model, join_halves, split_halves
@@ -74,11 +78,40 @@ def one_hot(y, n_classes: int, n: int | None = None, dtype=np.float32):
 
 def check_beta(beta) -> float:
     """The KL weight β: a finite number ≥ 0."""
-    beta = float(beta)
-    if not (math.isfinite(beta) and beta >= 0):
-        raise ValueError(f"beta is the weight of the KL term and must be a finite number ≥ 0, "
-                         f"got {beta}")
-    return beta
+    try:
+        value = float(beta)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(beta, (bool, np.bool_)) or not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"beta is the weight of the KL term and must be a finite number ≥ 0, "
+                          f"got {beta!r} (1 gives the ELBO)")
+    return value
+
+
+def check_vae_args(input_dim, latent_dim, likelihood="bernoulli", learn_variance=False,
+                   logvar_x=0.0, beta=1.0, seed=0, dtype=np.float32, hidden=None,
+                   activation=None) -> None:
+    """Refuse, before anything is built, the constructor arguments a VAE cannot use: sizes
+    that are not positive integers, an unknown likelihood or activation, a learned variance
+    for a likelihood without one, a non-finite log-variance, β outside [0, ∞), a negative
+    or non-integer seed, a dtype other than float32/float64. One line each, naming the
+    argument and its allowed range."""
+    check_int(input_dim, "input_dim", 1, hint="the number of data dimensions D, e.g. 784")
+    check_int(latent_dim, "latent_dim", 1, hint="the number of latent dimensions L, e.g. 20")
+    if hidden is not None:
+        check_sizes(hidden, "hidden", example="(400,)")
+    lik = get_likelihood(likelihood)
+    if not isinstance(learn_variance, (bool, np.bool_)) and learn_variance not in (0, 1):
+        raise ConfigError(f"learn_variance must be True or False, got {learn_variance!r}")
+    if learn_variance and not lik.variance:
+        raise ConfigError(f"learn_variance=True needs likelihood='gaussian' (the "
+                          f"{likelihood!r} likelihood has no variance to learn)")
+    check_real(logvar_x, "logvar_x", hint="the Gaussian log-variance log σ², e.g. 0.0")
+    check_beta(beta)
+    if activation is not None:
+        activation_key(activation)
+    check_int(seed, "seed", 0, hint="e.g. seed=0")
+    check_dtype(dtype)
 
 
 class VAEBase(Model):
@@ -101,6 +134,9 @@ class VAEBase(Model):
     def __init__(self, config: dict, encoder, decoder, *, input_dim: int, latent_dim: int,
                  likelihood="bernoulli", learn_variance=False, logvar_x=0.0, beta=1.0,
                  n_classes=0, seed=0, dtype=np.float32):
+        check_vae_args(input_dim, latent_dim, likelihood, learn_variance, logvar_x, beta, seed,
+                       dtype)
+        check_int(n_classes, "n_classes", 0)
         super().__init__(config)
         self.input_dim, self.latent_dim, self.n_classes = int(input_dim), int(latent_dim), \
             int(n_classes)
@@ -132,12 +168,12 @@ class VAEBase(Model):
         """The condition c (N, K) of labels y, or None for an unconditional model."""
         if self.n_classes == 0:
             if y is not None:
-                raise ValueError(f"{type(self).__name__} is not conditional and takes no labels; "
-                                 f"use a CVAE to condition on them")
+                raise ConfigError(f"{type(self).__name__} is not conditional and takes no "
+                                  f"labels; use a CVAE to condition on them")
             return None
         if y is None:
-            raise ValueError(f"{type(self).__name__} is conditional: pass the labels y (N,) "
-                             f"with the data")
+            raise DataError(f"{type(self).__name__} is conditional: pass the labels y (N,) "
+                            f"with the data")
         return one_hot(y, self.n_classes, n, self.dtype)
 
     def _rng(self, rng):
@@ -189,7 +225,7 @@ class VAEBase(Model):
         z, rep_cache = reparameterize_forward(mu, logvar, eps, self._rng(rng))
         out = self.decoder_output(z, c)                               # (N, D)
         logvar_x = self.logvar_x
-        recon, drecon = self.lik.nll(out, x, logvar_x)
+        recon, drecon = self.lik.nll(out, x, logvar_x, check_data=False)   # x checked once
         kl, dkl = kl_standard_normal(mu, logvar)
         result = {"recon": recon, "kl": kl, "mu": mu, "logvar": logvar}
         if not compute_grads:
@@ -238,9 +274,7 @@ class VAEBase(Model):
 
     def decode(self, z, y=None):
         """z (N, L) [and labels y (N,)] → the mean of p(x|z), (N, D)."""
-        z = self.xp().asarray(z, dtype=self.dtype)
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ShapeError(f"z must be (N, {self.latent_dim}), got shape {tuple(z.shape)}")
+        z = self.check_codes(z, self.latent_dim, "z")
         return self.lik.mean(self.decoder_output(z, self.condition(y, len(z))))
 
     def reconstruct(self, x, y=None):
@@ -251,20 +285,28 @@ class VAEBase(Model):
     def sample(self, n: int, labels=None, rng=None):
         """n draws from the model: z ~ N(0, I) → decoder mean, (n, D). A conditional model
         takes ``labels``: one int for all n, or an (n,) array."""
+        n = check_int(n, "n", 1, hint="the number of samples to draw")
         if labels is not None and np.isscalar(labels):
-            labels = np.full(int(n), labels, dtype=np.int64)
-        z = standard_normal((int(n), self.latent_dim), self._rng(rng), self.dtype, self.xp())
+            if not isinstance(labels, (int, np.integer)) or isinstance(labels, bool):
+                raise DTypeError(f"labels must be an integer class in [0, {self.n_classes}) or "
+                                 f"an (n,) integer array, got {labels!r}")
+            labels = np.full(n, labels, dtype=np.int64)
+        z = standard_normal((n, self.latent_dim), self._rng(rng), self.dtype, self.xp())
         return self.decode(z, labels)
 
     def reconstruction_nll(self, x, z, y=None, reduction: str = "none"):
         """−log p(x|z) of each example (N,) (or reduced), through the decoder."""
-        x = self.check_input(x, self.input_dim)
-        out = self.decoder_output(self.xp().asarray(z, dtype=self.dtype),
-                                  self.condition(y, len(x)))
-        return self.lik.nll(out, x, self.logvar_x, reduction)[0]
+        x = self.check_input(x, self.input_dim, self.likelihood)
+        z = self.check_codes(z, self.latent_dim, "z")
+        if len(z) != len(x):
+            raise ShapeError(f"z has {len(z)} rows but x has {len(x)}; pass one code per example")
+        out = self.decoder_output(z, self.condition(y, len(x)))
+        return self.lik.nll(out, x, self.logvar_x, reduction, check_data=False)[0]
 
     def kl_per_dimension(self, x, y=None, batch_size: int = 1000):
         """Mean KL of each latent unit over ``x`` (L,), for diagnosing unused units."""
+        batch_size = check_int(batch_size, "batch_size", 1)
+        check_array(x, "x", dtypes=None, min_ndim=1)
         parts = []
         for i in range(0, len(x), batch_size):
             yb = None if y is None else y[i:i + batch_size]

@@ -56,15 +56,16 @@ import numpy as np
 
 from ..distributions import gaussian_nll, kl_standard_normal, reparameterize_forward, \
     standard_normal
-from ..errors import ShapeError, check_float_array
+from ..errors import ShapeError
+from ..functional.checks import check_array, check_choice, check_finite, check_real
 from ..functional.activations import sigmoid_backward, sigmoid_forward
 from ..distributions.gan_losses import (
     GENERATOR_LOSSES, discriminator_accuracy, discriminator_loss, generator_loss,
 )
 from ..rng import as_rng
-from .discriminator import Discriminator
+from .discriminator import Discriminator, check_discriminator_args
 from .vae import mlp_pair
-from .vae_base import VAEBase
+from .vae_base import VAEBase, check_vae_args
 
 GROUPS = ("encoder", "decoder", "discriminator")
 
@@ -108,11 +109,13 @@ class VAEGAN(VAEBase):
                  feature_layer=-1, gamma=1.0, feature_logvar=0.0,
                  generator_loss="non_saturating", activation="relu", dis_activation="leaky_relu",
                  seed=0, dtype=np.float32):
-        if generator_loss not in GENERATOR_LOSSES:
-            raise ValueError(f"unknown generator_loss {generator_loss!r}; "
-                             f"choose one of {GENERATOR_LOSSES}")
-        if not gamma > 0:
-            raise ValueError(f"gamma must be positive, got {gamma}")
+        check_choice(generator_loss, "generator_loss", GENERATOR_LOSSES)
+        check_real(gamma, "gamma", 0, low_open=True,
+                   hint="gamma must be positive: the weight of L_llike in the decoder's objective")
+        check_real(feature_logvar, "feature_logvar", hint="log σ² of the feature metric, e.g. 0.0")
+        check_vae_args(input_dim, latent_dim, "bernoulli", False, 0.0, 1.0, seed, dtype,
+                       hidden=hidden, activation=activation)
+        check_discriminator_args(dis_hidden, feature_layer, dis_activation, "dis_hidden")
         config = dict(
             input_dim=int(input_dim), hidden=[int(h) for h in hidden], latent_dim=int(latent_dim),
             dis_hidden=[int(h) for h in dis_hidden], feature_layer=int(feature_layer),
@@ -142,11 +145,11 @@ class VAEGAN(VAEBase):
         return standard_normal((int(n), self.latent_dim), self._rng(rng), self.dtype, self.xp())
 
     def _check_prior(self, z_prior):
-        check_float_array(z_prior, "z_prior", ndim=2)
+        check_array(z_prior, "z_prior", ndim=2, layout=f"(M, {self.latent_dim})", dtypes=None)
         if z_prior.shape[1] != self.latent_dim:
             raise ShapeError(f"z_prior must have shape (M, {self.latent_dim}), "
                              f"got {tuple(z_prior.shape)}")
-        return z_prior.astype(self.dtype, copy=False)
+        return check_finite(z_prior, "z_prior").astype(self.dtype, copy=False)
 
     def loss_and_grads(self, x, eps=None, z_prior=None, rng=None,
                        compute_grads: bool = True) -> dict:
@@ -170,7 +173,8 @@ class VAEGAN(VAEBase):
         rng = self._rng(rng)
         mu, logvar = self.posterior(x)                                       # (N, L) each
         if eps is not None:
-            eps = check_float_array(eps, "eps", ndim=2).astype(self.dtype, copy=False)
+            eps = check_array(eps, "eps", ndim=2, layout=f"(N, {self.latent_dim})",
+                              dtypes=None).astype(self.dtype, copy=False)   # shape, NaN: below
         z, rep_cache = reparameterize_forward(mu, logvar, eps, rng)          # (N, L)
         z_p = self.draw_prior(n, rng) if z_prior is None else self._check_prior(z_prior)   # (M, L)
         imgs, sig_cache = sigmoid_forward(self.decoder.forward(
@@ -182,7 +186,8 @@ class VAEGAN(VAEBase):
         f_real, f_rec = feats[:n], feats[n:2 * n]                            # (N, F) each
 
         kl, dkl = kl_standard_normal(mu, logvar)
-        llike, dllike = gaussian_nll(f_rec, f_real, self.feature_logvar)   # target Dis_l(x)
+        llike, dllike = gaussian_nll(f_rec, f_real, self.feature_logvar,   # target Dis_l(x)
+                                     check_data=False)          # features of checked data
         dfeat_rec = dllike["mean"]                                           # (N, F)
         dis, ddis = discriminator_loss(l_real, l_rec, l_pri)
         dl_real, (dl_rec_d, dl_pri_d) = ddis["logits_real"], ddis["logits_fake"]

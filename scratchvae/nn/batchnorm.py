@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..functional import batchnorm as F
+from ..functional.checks import check_dtype, check_int, check_real
 from .module import Module
 
 
@@ -37,15 +38,18 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, dtype=np.float32):
         super().__init__()
-        if int(num_features) < 1:
-            raise ValueError(f"{type(self).__name__} needs num_features >= 1, got {num_features}")
-        if eps <= 0:
-            raise ValueError(f"eps must be positive, got {eps}")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1] or None, got {momentum}")
-        self.num_features = int(num_features)
-        self.eps = float(eps)
-        self.momentum = None if momentum is None else float(momentum)
+        cls = type(self).__name__
+        num_features = check_int(num_features, f"{cls} num_features", 1,
+                                 hint="the number of channels C of its input")
+        eps = check_real(eps, f"{cls} eps", 0, low_open=True,
+                         hint="eps must be positive; the default is 1e-5")
+        if momentum is not None:
+            momentum = check_real(momentum, f"{cls} momentum", 0, 1,
+                                  hint="momentum must be in [0, 1] or None (cumulative average)")
+        dtype = check_dtype(dtype)
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
         self.affine = bool(affine)
         if self.affine:
             self.add_param("gamma", np.ones(self.num_features, dtype=dtype))
@@ -55,6 +59,7 @@ class _BatchNorm(Module):
         self.buffers["num_batches_tracked"] = np.zeros((), dtype=np.int64)
 
     def _check_input(self, x):
+        self._check_float_input(x)
         if x.ndim not in self._ndims or x.shape[1] != self.num_features:
             raise ShapeError(f"{type(self).__name__}({self.num_features}) expects input of shape "
                              f"{self._layout.replace('C', str(self.num_features))}, "
@@ -67,8 +72,7 @@ class _BatchNorm(Module):
             b = self.buffers
             y, cache = F.batchnorm_eval(x, gamma, beta, b["running_mean"], b["running_var"],
                                         self.eps)
-            self._cache = (F.batchnorm_eval_backward, cache)
-            return y
+            return self._keep(y, (F.batchnorm_eval_backward, cache))
         m = x.size // self.num_features                     # values per channel
         if m < 2:
             raise ShapeError(f"{type(self).__name__} needs more than one value per channel in "
@@ -76,8 +80,7 @@ class _BatchNorm(Module):
                              "batch or call .eval()")
         y, cache = F.batchnorm_forward(x, gamma, beta, self.eps)
         self._update_running_stats(cache.mean, cache.var, m)
-        self._cache = (F.batchnorm_backward, cache)
-        return y
+        return self._keep(y, (F.batchnorm_backward, cache))
 
     def _update_running_stats(self, mean, var, m):
         """PyTorch's update, in place (arrays are never replaced behind a state dict)."""
@@ -91,7 +94,7 @@ class _BatchNorm(Module):
         b["running_var"] += factor * unbiased
 
     def backward(self, dy):
-        bwd, cache = self._pop_cache()
+        bwd, cache = self._pop_cache(dy)
         dx, dgamma, dbeta = bwd(dy, cache)
         if self.affine:
             self.grads["gamma"] += dgamma

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
+from ..functional.checks import check_dtype, check_int, check_seed
 from ..functional.conv import (
     conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
 )
@@ -21,13 +22,16 @@ class _ConvBase(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, bias, rng,
                  dtype, transposed):
         super().__init__()
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"{type(self).__name__} needs positive channel counts, "
-                             f"got ({in_channels}, {out_channels})")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
-        self.stride = _pair(stride, "stride", 1)
-        self.padding = _pair(padding, "padding", 0)
+        cls = type(self).__name__
+        self.in_channels = check_int(in_channels, f"{cls} in_channels", 1,
+                                     hint="it needs positive channel counts")
+        self.out_channels = check_int(out_channels, f"{cls} out_channels", 1,
+                                      hint="it needs positive channel counts")
+        self.kernel_size = _pair(kernel_size, f"{cls} kernel_size", 1)
+        self.stride = _pair(stride, f"{cls} stride", 1)
+        self.padding = _pair(padding, f"{cls} padding", 0)
+        dtype = check_dtype(dtype)
+        rng = check_seed(rng, "rng")
         KH, KW = self.kernel_size
         shape = ((self.in_channels, self.out_channels, KH, KW) if transposed
                  else (self.out_channels, self.in_channels, KH, KW))
@@ -42,6 +46,7 @@ class _ConvBase(Module):
             self.add_param("b", rng.uniform(-bound, bound, (self.out_channels,)).astype(dtype))
 
     def _check_input(self, x):
+        self._check_float_input(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ShapeError(f"{type(self).__name__}({self.extra_repr()}) expects NCHW input of "
                              f"shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
@@ -78,13 +83,12 @@ class Conv2d(_ConvBase):
 
     def forward(self, x):
         self._check_input(x)
-        y, self._cache = conv2d_forward(x, self.params["W"], self.params.get("b"),
-                                        self.stride, self.padding)
-        return y
+        return self._keep(*conv2d_forward(x, self.params["W"], self.params.get("b"),
+                                           self.stride, self.padding))
 
     def backward(self, dy, input_grad: bool = True):
         """dL/dx — or None with ``input_grad=False`` — and dW, db added to grads."""
-        dx, dW, db = conv2d_backward(dy, self._pop_cache(), input_grad)
+        dx, dW, db = conv2d_backward(dy, self._pop_cache(dy), input_grad)
         self.grads["W"] += dW
         if db is not None:
             self.grads["b"] += db
@@ -116,10 +120,12 @@ class ConvTranspose2d(_ConvBase):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, bias: bool = True, rng=None, dtype=np.float32):
-        out_pad, strides = _pair(output_padding, "output_padding", 0), _pair(stride, "stride", 1)
+        out_pad = _pair(output_padding, "ConvTranspose2d output_padding", 0)
+        strides = _pair(stride, "ConvTranspose2d stride", 1)
         if out_pad[0] >= strides[0] or out_pad[1] >= strides[1]:
-            raise ValueError(f"ConvTranspose2d: output_padding {out_pad} must be smaller than "
-                             f"stride {strides}")
+            raise ConfigError(f"ConvTranspose2d: output_padding {out_pad} must be smaller than "
+                              f"stride {strides}; it picks one of the stride's output sizes "
+                              f"(use 0, or at most stride − 1)")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, rng, dtype,
                          transposed=True)
         self.output_padding = out_pad
@@ -131,13 +137,13 @@ class ConvTranspose2d(_ConvBase):
 
     def forward(self, x):
         self._check_input(x)
-        y, self._cache = conv_transpose2d_forward(x, self.params["W"], self.params.get("b"),
-                                                  self.stride, self.padding, self.output_padding)
-        return y
+        return self._keep(*conv_transpose2d_forward(x, self.params["W"], self.params.get("b"),
+                                                     self.stride, self.padding,
+                                                     self.output_padding))
 
     def backward(self, dy, input_grad: bool = True):
         """dL/dx — or None with ``input_grad=False`` — and dW, db added to grads."""
-        dx, dW, db = conv_transpose2d_backward(dy, self._pop_cache(), input_grad)
+        dx, dW, db = conv_transpose2d_backward(dy, self._pop_cache(dy), input_grad)
         self.grads["W"] += dW
         if db is not None:
             self.grads["b"] += db

@@ -4,9 +4,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
+from ..functional.checks import check_dtype, check_int, check_seed
 from ..functional.linear import linear_backward, linear_forward
 from .module import Module
 from ..rng import as_rng
+
+
+def _linear_fix(shape, d: int) -> str:
+    """The likely fix for an input of ``shape`` to a layer of d inputs, or ""."""
+    if len(shape) == 1 and shape[0] == d:
+        return "; for one example add the batch axis: x[None]"
+    if len(shape) > 2 and int(np.prod(shape[1:])) == d:
+        return "; flatten each example: x.reshape(len(x), -1)"
+    return ""
 
 
 class Linear(Module):
@@ -29,25 +39,29 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng=None, dtype=np.float32):
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"Linear needs positive sizes, got ({in_features}, {out_features})")
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        rng = as_rng(rng)
+        in_features = check_int(in_features, "Linear in_features", 1,
+                                hint="Linear needs positive sizes")
+        out_features = check_int(out_features, "Linear out_features", 1,
+                                 hint="Linear needs positive sizes")
+        dtype = check_dtype(dtype)
+        self.in_features, self.out_features = in_features, out_features
+        rng = as_rng(check_seed(rng, "rng"))
         bound = 1.0 / np.sqrt(in_features)
         self.add_param("W", rng.uniform(-bound, bound, (in_features, out_features)).astype(dtype))
         if bias:
             self.add_param("b", rng.uniform(-bound, bound, (out_features,)).astype(dtype))
 
     def forward(self, x):
+        self._check_float_input(x)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ShapeError(f"Linear({self.in_features}, {self.out_features}) expects input of "
-                             f"shape (N, {self.in_features}), got {tuple(x.shape)}")
-        y, self._cache = linear_forward(x, self.params["W"], self.params.get("b"))
-        return y
+                             f"shape (N, {self.in_features}), got {tuple(x.shape)}"
+                             f"{_linear_fix(x.shape, self.in_features)}")
+        return self._keep(*linear_forward(x, self.params["W"], self.params.get("b")))
 
     def backward(self, dy, input_grad: bool = True):
         """dL/dx (N, D) — or None with ``input_grad=False`` — and dW, db added to grads."""
-        dx, dW, db = linear_backward(dy, self._pop_cache(), input_grad)
+        dx, dW, db = linear_backward(dy, self._pop_cache(dy), input_grad)
         self.grads["W"] += dW
         if db is not None:
             self.grads["b"] += db

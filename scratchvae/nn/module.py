@@ -18,7 +18,16 @@ automatically, as in PyTorch, and their parameters appear under dotted names
 
 Arrays are never replaced behind an optimizer's back: ``zero_grad`` fills,
 ``load_state_dict`` copies into the existing arrays. ``astype``/``to`` do
-replace them, so build the optimizer after casting or moving a model.
+replace them, so build the optimizer after casting or moving a model. A mistake here
+cannot go unnoticed: the NumPy arrays ``astype``/``to`` replace are made read-only
+(a write into one raises), and each ``(name, param, grad)`` triple of
+``parameters()`` remembers the dict that holds its array (``Param.home``), so an
+optimizer's ``step()`` sees that the model's array is no longer its own (NumPy or CuPy)
+and says so.
+
+Bad input is reported where it enters: ``forward`` refuses an input that is not a
+floating array (one O(1) test), and ``backward(dy)`` refuses a ``dy`` whose shape is not
+that of the output its forward produced, naming the layer and both shapes.
 """
 from __future__ import annotations
 
@@ -27,7 +36,33 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..backend import check_device, to_device, to_numpy
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError, DTypeError
+from ..functional.checks import FLOAT_DTYPES, check_grad
+
+
+class Param(tuple):
+    """One ``(name, param, grad)`` triple of ``parameters()``: a plain tuple to unpack,
+    which also remembers where its array lives, ``home = (params dict, key)``. An
+    optimizer compares ``home[0][home[1]] is param`` before each step: False means
+    ``astype()``/``to()`` replaced the model's arrays after the optimizer was built."""
+
+    def __new__(cls, triple, params: dict, key: str):
+        self = super().__new__(cls, triple)
+        self.home = (params, key)
+        return self
+
+    def __reduce__(self):                     # copies and pickles are plain tuples
+        return tuple, (tuple(self),)
+
+
+def _retire(old, new) -> None:
+    """Make a NumPy array that ``astype``/``to`` replaced read-only, so that whoever still
+    holds it (an optimizer built too early) cannot write into it unnoticed."""
+    if old is new or not isinstance(old, np.ndarray):
+        return
+    if isinstance(new, np.ndarray) and np.may_share_memory(old, new):
+        return                                # the same memory lives on in the model
+    old.flags.writeable = False
 
 
 class Module:
@@ -40,6 +75,7 @@ class Module:
         self.buffers: dict = {}
         self.training = True
         self._cache = None
+        self._out_shape = None                # the shape of the last forward's output
 
     # ---------------------------------------------------------------- structure
     def __setattr__(self, name, value):
@@ -77,24 +113,49 @@ class Module:
     def __call__(self, x):
         return self.forward(x)
 
-    def _pop_cache(self):
-        """Return and clear the cache; a clear error if backward has no forward."""
+    def _label(self) -> str:
+        """The layer as messages name it, e.g. ``Linear(784, 400, bias=True)``."""
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def _check_float_input(self, x):
+        """Refuse (DTypeError) an input that is not a floating array; O(1)."""
+        dtype = getattr(x, "dtype", None)
+        if not isinstance(dtype, np.dtype) or not hasattr(x, "shape"):
+            raise DTypeError(f"{self._label()} expects an array input x, got "
+                             f"{type(x).__name__}; wrap it with np.asarray(x, dtype=np.float32)")
+        if dtype.kind != "f":
+            raise DTypeError(f"{self._label()} expects a floating input x, got dtype {dtype}; "
+                             f"cast it first (x.astype(np.float32), integer pixels / 255)")
+        return x
+
+    def _keep(self, y, cache):
+        """Store the cache and the output's shape (for ``backward``'s check); return y."""
+        self._cache = cache
+        self._out_shape = y.shape
+        return y
+
+    def _pop_cache(self, dy=None):
+        """Return and clear the cache; a clear error if backward has no forward, and —
+        given ``dy`` — if dy is not a floating array shaped like the forward's output."""
         cache = self._cache
         if cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called without a forward "
                                "(or twice for one forward); call forward(x) first")
+        if dy is not None and self._out_shape is not None:
+            check_grad(dy, self._out_shape, f"{self._label()}.backward")
         self._cache = None
         return cache
 
     # ----------------------------------------------------------------- parameters
     def named_parameters(self) -> Iterator[tuple[str, object, object]]:
-        """Yield ``(dotted_name, param, grad)`` for every learnable array."""
+        """Yield ``(dotted_name, param, grad)`` for every learnable array (a :class:`Param`)."""
         for prefix, mod in self.modules():
             for key, value in mod.params.items():
-                yield (f"{prefix}.{key}" if prefix else key), value, mod.grads[key]
+                yield Param(((f"{prefix}.{key}" if prefix else key), value, mod.grads[key]),
+                            mod.params, key)
 
     def parameters(self) -> list[tuple[str, object, object]]:
-        """List of ``(name, param, grad)`` triples, the optimizer's input."""
+        """List of ``(name, param, grad)`` triples (:class:`Param`), the optimizer's input."""
         return list(self.named_parameters())
 
     def num_parameters(self) -> int:
@@ -116,19 +177,27 @@ class Module:
 
     # ------------------------------------------------------------ dtype / device
     def _map_arrays(self, fn):
+        """Replace every array by ``fn(array)``; the replaced NumPy arrays become read-only
+        (module docstring: an optimizer built before this call fails loudly)."""
         for _, mod in self.modules():
             for d in (mod.params, mod.grads, mod.buffers):
                 for k in d:
-                    d[k] = fn(d[k])
+                    old = d[k]
+                    d[k] = fn(old)
+                    _retire(old, d[k])
             mod._cache = None
         return self
 
     def astype(self, dtype):
         """Cast every parameter, gradient and buffer to ``dtype`` (float32/float64)."""
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"a model can only be cast to a floating dtype, got {dtype}")
-        return self._map_arrays(lambda a: a.astype(dtype))
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            dt = None
+        if dt not in FLOAT_DTYPES:
+            raise DTypeError(f"a model can only be cast to np.float32 or np.float64, got "
+                             f"{dtype!r}; e.g. model.astype(np.float64) for gradient checks")
+        return self._map_arrays(lambda a: a.astype(dt))
 
     def to(self, device: str):
         """Move every array to ``"cpu"`` or ``"cuda"``."""
@@ -187,6 +256,12 @@ class Sequential(Module):
 
     def __init__(self, *layers: Module):
         super().__init__()
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                hint = " (unpack a list: Sequential(*layers))" if isinstance(layer, (list, tuple)) \
+                    else ""
+                raise ConfigError(f"Sequential takes layers (Module instances); argument {i} is "
+                                  f"a {type(layer).__name__}{hint}")
         self.layers = list(layers)
         for i, layer in enumerate(layers):
             setattr(self, str(i), layer)

@@ -15,8 +15,9 @@ import numbers
 import numpy as np
 
 from ..backend import device_of, to_device
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
 from ..functional import shape as F
+from ..functional.checks import check_seed
 from ..rng import as_rng
 from .module import Module
 
@@ -28,14 +29,14 @@ class Flatten(Module):
     """
 
     def forward(self, x):
+        self._check_float_input(x)
         if x.ndim < 2:
             raise ShapeError(f"Flatten expects input of shape (N, ...) with at least 2 "
-                             f"dimensions, got {tuple(x.shape)}")
-        self._cache = tuple(x.shape)
-        return x.reshape(x.shape[0], -1)
+                             f"dimensions, got {tuple(x.shape)}; for one example use x[None]")
+        return self._keep(x.reshape(x.shape[0], -1), tuple(x.shape))
 
     def backward(self, dy):
-        return dy.reshape(self._pop_cache())
+        return dy.reshape(self._pop_cache(dy))
 
 
 class Unflatten(Module):
@@ -47,22 +48,25 @@ class Unflatten(Module):
 
     def __init__(self, shape):
         super().__init__()
-        shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
-        if not shape or any(int(d) < 1 for d in shape):
-            raise ValueError(f"Unflatten needs a non-empty shape of positive sizes, got {shape}")
+        shape = (shape,) if isinstance(shape, numbers.Integral) else \
+            tuple(shape) if isinstance(shape, (tuple, list)) else shape
+        if not isinstance(shape, tuple) or not shape or any(
+                isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in shape):
+            raise ConfigError(f"Unflatten needs a non-empty shape of positive sizes, e.g. "
+                              f"(1, 28, 28), got {shape!r}")
         self.shape = tuple(int(d) for d in shape)
         self.size = int(np.prod(self.shape))
 
     def forward(self, x):
+        self._check_float_input(x)
         if x.ndim != 2 or x.shape[1] != self.size:
             raise ShapeError(f"Unflatten{self.shape} expects input of shape (N, {self.size}) "
                              f"({' x '.join(map(str, self.shape))} = {self.size} features), "
                              f"got {tuple(x.shape)}")
-        self._cache = tuple(x.shape)
-        return x.reshape((x.shape[0],) + self.shape)
+        return self._keep(x.reshape((x.shape[0],) + self.shape), tuple(x.shape))
 
     def backward(self, dy):
-        return dy.reshape(self._pop_cache())
+        return dy.reshape(self._pop_cache(dy))
 
     def extra_repr(self):
         return f"shape={self.shape}"
@@ -85,23 +89,20 @@ class Upsample(Module):
         super().__init__()
         if isinstance(scale_factor, bool) or not isinstance(scale_factor, numbers.Integral) \
                 or scale_factor < 1:
-            raise ValueError(f"Upsample needs an integer scale_factor >= 1, got {scale_factor!r}")
+            raise ConfigError(f"Upsample needs an integer scale_factor >= 1, got {scale_factor!r}; "
+                              f"e.g. Upsample(2) doubles H and W")
         self.scale_factor = int(scale_factor)
 
     def forward(self, x):
+        self._check_float_input(x)
         if x.ndim < 3:
             raise ShapeError(f"Upsample expects input of shape (N, C, H, W) (or (N, C, L), "
                              f"(N, C, D, H, W)), got {tuple(x.shape)}")
-        y, self._cache = F.upsample_nearest_forward(x, self.scale_factor)
-        return y
+        return self._keep(*F.upsample_nearest_forward(x, self.scale_factor))
 
     def backward(self, dy):
-        shape, s = cache = self._pop_cache()
-        want = shape[:2] + tuple(s * d for d in shape[2:])
-        if tuple(dy.shape) != want:
-            raise ShapeError(f"Upsample.backward expects a gradient of shape {want}, "
-                             f"got {tuple(dy.shape)}")
-        return F.upsample_nearest_backward(dy, cache)
+        # _pop_cache checks dy against the output's shape, (N, C, s·H, s·W)
+        return F.upsample_nearest_backward(dy, self._pop_cache(dy))
 
     def extra_repr(self):
         return f"scale_factor={self.scale_factor}"
@@ -128,23 +129,27 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, rng=None):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout needs a probability p in [0, 1), got {p!r}")
+            raise ConfigError(f"Dropout needs a probability p in [0, 1), got {p!r}; "
+                              f"p is the fraction of inputs dropped (e.g. 0.5)")
         self.p = float(p)
-        self.rng = as_rng(rng)
+        self.rng = as_rng(check_seed(rng, "rng"))
         self.mask = None
 
     def set_mask(self, mask):
         """Freeze ``mask`` for the following training forwards (None: draw again)."""
+        if mask is not None and not hasattr(mask, "shape"):
+            raise ConfigError(f"a dropout mask must be an array shaped like the input, got "
+                              f"{type(mask).__name__}")
         if mask is not None and not ((mask == 0) | (mask == 1)).all():
-            raise ValueError("a dropout mask holds only 0 and 1 (it is scaled by 1/(1-p) "
-                             "inside the layer; do not pre-scale it)")
+            raise ConfigError("a dropout mask holds only 0 and 1 (it is scaled by 1/(1-p) "
+                              "inside the layer; do not pre-scale it)")
         self.mask = mask
         return self
 
     def forward(self, x):
+        self._check_float_input(x)
         if not self.training:
-            self._cache = _EVAL
-            return x
+            return self._keep(x, _EVAL)
         if self.mask is None:
             mask = F.dropout_mask(x.shape, self.p, self.rng)
             if device_of(x) != "cpu":
@@ -154,11 +159,10 @@ class Dropout(Module):
             if tuple(mask.shape) != tuple(x.shape):
                 raise ShapeError(f"the frozen dropout mask has shape {tuple(mask.shape)}, "
                                  f"the input {tuple(x.shape)}; set_mask(None) to draw masks")
-        y, self._cache = F.dropout_forward(x, mask, self.p)
-        return y
+        return self._keep(*F.dropout_forward(x, mask, self.p))
 
     def backward(self, dy):
-        cache = self._pop_cache()
+        cache = self._pop_cache(dy)
         return dy if cache is _EVAL else F.dropout_backward(dy, cache)
 
     def extra_repr(self):

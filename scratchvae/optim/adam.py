@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 
 from ..backend import dispatched, get_array_module
-from .optimizer import Optimizer
+from ..errors import ConfigError
+from .optimizer import Optimizer, check_number
 
 
 class Adam(Optimizer):
@@ -35,8 +36,16 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  lr_schedule=None):
         super().__init__(params, lr, lr_schedule)
-        self.beta1, self.beta2 = map(float, betas)
-        self.eps, self.weight_decay = float(eps), float(weight_decay)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ConfigError(f"betas must be a pair (β₁, β₂), e.g. (0.9, 0.999), got {betas!r}")
+        self.beta1 = check_number(betas[0], "betas[0] (β₁)", 0, 1, high_open=True,
+                                  hint="a moment decay rate, e.g. 0.9")
+        self.beta2 = check_number(betas[1], "betas[1] (β₂)", 0, 1, high_open=True,
+                                  hint="a moment decay rate, e.g. 0.999")
+        self.eps = check_number(eps, "eps", 0, low_open=True,
+                                hint="added to the denominator, e.g. 1e-8")
+        self.weight_decay = check_number(weight_decay, "weight_decay", 0,
+                                         hint="0 disables the decoupled decay")
 
     def _update(self, name, p, g, state, lr):
         t = self.t

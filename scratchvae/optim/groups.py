@@ -11,19 +11,27 @@ across groups) and records each group's step count and learning rate.
 """
 from __future__ import annotations
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
+from .optimizer import check_not_stale
 
 
 class OptimizerGroups:
     """``{group name: optimizer}`` behaving as one optimizer."""
 
     def __init__(self, optimizers: dict):
-        if not optimizers:
-            raise ValueError("OptimizerGroups needs at least one optimizer")
+        if not isinstance(optimizers, dict) or not optimizers:
+            raise ConfigError(f"OptimizerGroups needs a dict {{group name: optimizer}} with at "
+                              f"least one optimizer, got {optimizers!r}")
+        for g, opt in optimizers.items():
+            if not (hasattr(opt, "step") and hasattr(opt, "state_dict")):
+                raise ConfigError(f"group {g!r} holds {type(opt).__name__}, not an optimizer "
+                                  f"(e.g. Adam(model.parameter_groups()[{g!r}]))")
         self.optimizers = dict(optimizers)
         self.first = next(iter(self.optimizers.values()))
 
     def step(self) -> None:
+        for opt in self.optimizers.values():       # every group checked before any steps
+            check_not_stale(opt.params)
         for opt in self.optimizers.values():
             opt.step()
 

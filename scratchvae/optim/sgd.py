@@ -6,7 +6,8 @@
 """
 from __future__ import annotations
 
-from .optimizer import Optimizer
+from ..errors import ConfigError
+from .optimizer import Optimizer, check_number
 
 
 class SGD(Optimizer):
@@ -16,11 +17,13 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-2, momentum=0.0, nesterov=False, weight_decay=0.0,
                  lr_schedule=None):
+        momentum = check_number(momentum, "momentum", 0, hint="0 is plain SGD, e.g. 0.9")
         if nesterov and momentum <= 0:
-            raise ValueError("Nesterov momentum needs momentum > 0")
+            raise ConfigError("Nesterov momentum needs momentum > 0, e.g. momentum=0.9")
+        weight_decay = check_number(weight_decay, "weight_decay", 0, hint="0 disables it")
         super().__init__(params, lr, lr_schedule)
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        self.weight_decay = float(weight_decay)
+        self.momentum, self.nesterov = momentum, bool(nesterov)
+        self.weight_decay = weight_decay
 
     def _update(self, name, p, g, state, lr):
         d = g + self.weight_decay * p if self.weight_decay else g
