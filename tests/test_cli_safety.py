@@ -266,6 +266,18 @@ def test_tiny_limits_train_and_plot(limit, tmp_path):
     assert json.loads((out / "results.json").read_text())["figures"]
 
 
+def test_the_cli_lets_idle_threads_sleep_unless_the_user_chose():
+    code = ("import os, sys; from scratchvae.cli import main; "
+            "main(['gradcheck', '--only', 'Tanh']); print('POLICY', os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for preset, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
+        if preset:
+            env["OMP_WAIT_POLICY"] = preset
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert f"POLICY {expected}" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_zz_outcome_table():
     """The counts over this file's cases (runs last: the file's tests are in order)."""
     print("\nCLI fault suite outcomes:", dict(OUTCOMES))
