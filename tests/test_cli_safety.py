@@ -95,6 +95,14 @@ def test_overwrite_deletes_only_the_runs_own_files(tmp_path, capsys):
     assert not (out / "samples.png").exists()                 # the old VAE's figure is gone
 
 
+def test_a_refused_overwrite_keeps_the_old_run(finished_run, capsys):
+    before = snapshot(finished_run)
+    code, err = run_cli(["train", "--overwrite", "--model", "cvae", "--data", "cosine3d",
+                         "--out", str(finished_run), "--quiet"], capsys)
+    expect_clean_error(code, err, "has none")
+    assert snapshot(finished_run) == before                  # checked first, deleted never
+
+
 def test_out_naming_a_file_and_resume_without_a_run(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")

@@ -169,7 +169,7 @@ def run(args) -> int:
 
     model_name = args.model or "vae"
     out = Path(args.out or f"runs/{model_name}-{args.data or 'sprites'}")
-    out = rundir.prepare(out, resume=args.resume, overwrite=args.overwrite)
+    out = rundir.check(out, resume=args.resume, overwrite=args.overwrite)   # changes nothing
     ckpt = out / "checkpoint.npz"
     with rundir.locked(out):
         if args.resume:
@@ -215,6 +215,8 @@ def run(args) -> int:
                               kl_warmup_epochs=opts["kl_warmup"], patience=opts["patience"],
                               extra={"data": data, "image_shape": list(shape), "limit": limit,
                                      "val_fraction": val_fraction})
+        if args.overwrite:                 # everything checked: now the old run may go
+            rundir.clear(out)
         train_data = batch_of(model, train_x, train_y)
         val_data, test_data = batch_of(model, val_x, val_y), batch_of(model, test_x, test_y)
         print(f"data {data}: train {train_x.shape}, validation {val_x.shape}, test "

@@ -35,12 +35,12 @@ def existing_run_files(folder) -> list[str]:
     return [name for name in RUN_FILES if (folder / name).is_file()]
 
 
-def prepare(folder, resume: bool = False, overwrite: bool = False) -> Path:
-    """Check that a run may write into ``folder`` and create it; returns it as a Path.
+def check(folder, resume: bool = False, overwrite: bool = False) -> Path:
+    """Check that a run may write into ``folder``, changing nothing; returns it as a Path.
 
     Raises ConfigError naming the fix when ``folder`` is a file, holds another run's
     files (and neither ``resume`` nor ``overwrite`` was asked), or has no checkpoint to
-    resume. With ``overwrite``, the old run's files are deleted.
+    resume.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -49,20 +49,23 @@ def prepare(folder, resume: bool = False, overwrite: bool = False) -> Path:
     found = existing_run_files(folder)
     if resume and overwrite:
         raise ConfigError("--resume continues a run and --overwrite deletes it; give one of them")
-    if resume:
-        if "checkpoint.npz" not in found:
-            raise ConfigError(f"{folder / 'checkpoint.npz'} does not exist: there is no run to "
-                              f"resume in {str(folder)!r} (drop --resume to start one)")
-        return folder
-    if found and not overwrite:
+    if resume and "checkpoint.npz" not in found:
+        raise ConfigError(f"{folder / 'checkpoint.npz'} does not exist: there is no run to "
+                          f"resume in {str(folder)!r} (drop --resume to start one)")
+    if found and not (resume or overwrite):
         raise ConfigError(
             f"{str(folder)!r} already holds a run ({', '.join(found)}); continue it with "
             f"--resume, start over with --overwrite (deletes those files), or choose another "
             f"--out")
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in found:                                # overwrite: only the run's own files
-        (folder / name).unlink()
     return folder
+
+
+def clear(folder) -> list[str]:
+    """Delete the run files of ``folder`` (``--overwrite``) — only those; returns their names."""
+    found = existing_run_files(folder)
+    for name in found:
+        (Path(folder) / name).unlink()
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -77,7 +80,9 @@ def _alive(pid: int) -> bool:
 
 @contextmanager
 def locked(folder):
-    """Hold ``folder/.lock`` for the duration of the block (module docstring)."""
+    """Hold ``folder/.lock`` for the duration of the block (module docstring); the folder is
+    created if it does not exist."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
     path = Path(folder) / LOCK
     for _ in range(2):
         try:
