@@ -397,3 +397,73 @@ def test_cosine_surface_values():
 def test_cosine_rejects_bad_arguments(kwargs):
     with pytest.raises(DataError):
         make_cosine3d(**kwargs)
+
+
+# -- untrusted files: bounded reading, shapes checked at the header -------------------
+
+def _with_shapes(spec, shapes):
+    files = {s: tuple(RemoteFile(f.filename, f.md5, f.idx_md5, shape, "uint8")
+                      for f, shape in zip(pair, shapes[s])) for s, pair in spec.files.items()}
+    return IdxDataset(spec.name, spec.mirrors, files, spec.classes)
+
+
+def test_a_file_must_hold_the_registered_shape(tiny, tmp_path, monkeypatch):
+    spec, mirror, arrays = tiny
+    right = {"train": ((5, 4, 4), (5,)), "test": ((3, 4, 4), (3,))}
+    monkeypatch.setitem(datasets._REGISTRY, "tiny", _with_shapes(spec, right))
+    assert len(load_dataset("tiny", "test", root=mirror)) == 3
+    wrong = {"train": ((5, 4, 4), (5,)), "test": ((3, 4, 5), (3,))}
+    monkeypatch.setitem(datasets._REGISTRY, "tiny", _with_shapes(spec, wrong))
+    with pytest.raises(DataError, match=r"declares shape \(3, 4, 4\).*must hold shape \(3, 4, 5\)"):
+        load_dataset("tiny", "test", root=mirror)
+
+
+def test_a_file_larger_than_any_copy_is_refused_unread(tmp_path, monkeypatch):
+    root = tmp_path / "mnist"
+    root.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        with open(root / name, "wb") as f:
+            f.truncate(64 << 20)                         # sparse: 64 MiB, no disk used
+    with pytest.raises(DataError, match="more than any copy of t10k-images-idx3-ubyte.gz can be"):
+        load_dataset("mnist", "test", root=root, download=False)
+
+
+def test_a_decompression_bomb_is_a_checksum_mismatch(tiny, tmp_path):
+    spec, mirror, _ = tiny
+    root = _copy(mirror, tmp_path / "r")
+    bomb = gzip.compress(b"\0\0\x08\x01\0\0\0\x05" + bytes(80 << 20), compresslevel=1)
+    (root / "test-images-idx.gz").write_bytes(bomb)
+    with pytest.raises(DataError, match="checksum mismatch.*could not be hashed.*over the limit"):
+        load_dataset("tiny", "test", root=root)
+
+
+def test_a_download_larger_than_the_file_can_be_is_refused(tmp_path, monkeypatch):
+    class Endless:
+        def read(self, n=-1):
+            return bytes(n)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(datasets, "_urlopen", lambda url, timeout=None: Endless())
+    with pytest.raises(DataError, match="the server sent more than"):
+        load_dataset("mnist", "test", root=tmp_path / "m")
+    assert list((tmp_path / "m").iterdir()) == []
+
+
+def test_downloaded_files_follow_the_umask_and_leave_no_temp_file(tiny, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(datasets, "_urlopen", _local_only)
+    old = os.umask(0o027)
+    try:
+        ds = load_dataset("tiny", "test", root=tmp_path / "d")
+    finally:
+        os.umask(old)
+    files = sorted((tmp_path / "d").iterdir())
+    assert [p.name for p in files] == ["test-images-idx.gz", "test-labels-idx.gz"]
+    assert all(p.stat().st_mode & 0o777 == 0o640 for p in files)
+    assert len(ds) == 3

@@ -140,3 +140,69 @@ def test_write_rejects_unsupported_arrays(tmp_path):
     with pytest.raises(ShapeError):
         write_idx(tmp_path / "a", np.float32(1.0))
     assert not list(tmp_path.iterdir())
+
+
+# -- bounded reading: the header decides what is allocated ---------------------------
+
+def test_gzip_trailing_bytes_are_counted_and_the_stream_checked(tmp_path):
+    data = _idx_bytes(dims=(2, 3)) + b"\x07" * 5
+    with pytest.raises(DataError, match="5 trailing bytes"):
+        parse_idx(gzip.compress(data), source="x.gz")
+    # zero padding after the last member is part of the gzip format; other bytes are not
+    np.testing.assert_array_equal(parse_idx(gzip.compress(GOOD) + bytes(4)), np.zeros((2, 3)))
+    with pytest.raises(DataError, match="corrupt gzip stream.*not another gzip member"):
+        parse_idx(gzip.compress(GOOD) + b"junk")
+    cut = gzip.compress(GOOD)[:-4]                      # the trailer's ISIZE missing
+    with pytest.raises(DataError, match="corrupt gzip stream"):
+        parse_idx(cut)
+
+
+def test_gzip_payload_shorter_than_declared(tmp_path):
+    path = tmp_path / "short.gz"
+    path.write_bytes(gzip.compress(GOOD[:-2]))
+    with pytest.raises(DataError, match="truncated IDX payload.*expected 6 bytes.*actual 4"):
+        read_idx(path)
+
+
+def test_read_idx_limits_the_decompressed_size_and_says_how_to_raise_it(tmp_path):
+    path = tmp_path / "a.gz"
+    write_idx(path, np.zeros((100, 100), np.uint8))      # 10,012 bytes decompressed
+    assert read_idx(path, max_bytes=10_012).shape == (100, 100)
+    with pytest.raises(DataError, match=r"10012 bytes.*over the limit of 10011.*max_bytes="):
+        read_idx(path, max_bytes=10_011)
+    # a raw file is held to its own size instead: no limit needed
+    write_idx(tmp_path / "raw", np.zeros((100, 100), np.uint8))
+    assert read_idx(tmp_path / "raw", max_bytes=10).shape == (100, 100)
+
+
+def test_expected_shape_and_dtype_are_checked_at_the_header(tmp_path):
+    path = tmp_path / "labels"
+    write_idx(path, np.zeros(7, np.int32))
+    assert read_idx(path, shape=(7,), dtype=np.int32).shape == (7,)
+    with pytest.raises(DataError, match=r"declares shape \(7,\).*must hold shape \(8,\)"):
+        read_idx(path, shape=(8,))
+    with pytest.raises(DataError, match="declares int32 values.*must hold uint8"):
+        read_idx(path, dtype=np.uint8)
+
+
+def test_big_endian_values_are_swapped_in_place_and_writable():
+    a = np.arange(6, dtype=np.float64).reshape(2, 3)
+    data = bytes([0, 0, 0x0E, 2]) + np.asarray((2, 3), ">u4").tobytes() + a.astype(">f8").tobytes()
+    for blob in (data, gzip.compress(data)):
+        b = parse_idx(blob)
+        np.testing.assert_array_equal(a, b)
+        assert b.dtype.isnative and b.flags.writeable
+
+
+def test_write_idx_leaves_no_temp_file_when_the_disk_refuses(tmp_path, monkeypatch):
+    from scratchvae.errors import WriteError
+    import os
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(WriteError, match=r"could not write .*a\.gz: No space left on device "
+                                         r"\(errno 28\); free some space"):
+        write_idx(tmp_path / "a.gz", np.zeros(3, np.uint8))
+    assert list(tmp_path.iterdir()) == []

@@ -300,7 +300,7 @@ def _verify(data: bytes, source: str, f: RemoteFile) -> bytes:
                                  if f.idx_md5 else "")
     got = f"md5 {actual}" + (f" (decompressed payload {payload_digest})" if payload_digest else "")
     if unreadable:
-        got += f" (the payload could not be decompressed: {unreadable.split(';')[0]})"
+        got += f" (its payload could not be hashed: {unreadable.split(';')[0]})"
     raise DataError(f"{source}: checksum mismatch for {f.filename}: expected {expected}, got {got}. "
                     f"The file is corrupt, truncated or a different version; delete it so that "
                     f"it is downloaded again, or replace it with the original")

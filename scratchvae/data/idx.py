@@ -230,9 +230,8 @@ def _slices(data) -> Iterator[memoryview]:
 
 def _too_large(source, what, max_bytes) -> DataError:
     return DataError(f"{source}: the gzip stream decompresses to {what}, over the limit of "
-                     f"{max_bytes} bytes (max_bytes; a decompression bomb, or a damaged file). "
-                     f"If it is a genuine larger IDX file, raise the limit: "
-                     f"read_idx(path, max_bytes=...)")
+                     f"{max_bytes} bytes: a decompression bomb or a damaged file; if it is a "
+                     f"genuine larger IDX file, raise the limit: read_idx(path, max_bytes=...)")
 
 
 def _parse(payload: _Payload, source: str, stored_size: int, max_bytes: int,
