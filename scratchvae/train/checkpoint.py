@@ -379,8 +379,8 @@ class _Archive:
     def __exit__(self, *exc):
         self.zip.close()
 
-    def fail(self, problem: str) -> CheckpointError:
-        return CheckpointError(f"{self.where} {problem}; {_REPLACE}")
+    def fail(self, problem: str, fix: str = _REPLACE) -> CheckpointError:
+        return CheckpointError(f"{self.where} {problem}; {fix}")
 
     def _read_directory(self) -> dict[str, _Entry]:
         infos = self.zip.infolist()
@@ -518,7 +518,9 @@ class _Archive:
         bad = ~np.isfinite(values)
         if bad.any():
             raise self.fail(f"has {int(bad.sum())} NaN/Inf value(s) of {values.size} in {name!r} "
-                            f"(a run that diverged, or damage)")
+                            f"(a run that diverged, or damage)",
+                            "use an earlier checkpoint, or train again (a lower --lr or "
+                            "--clip-norm helps a diverging run)")
         return values
 
 
