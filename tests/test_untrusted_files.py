@@ -89,7 +89,7 @@ def outcome_table(request):
         if n:
             lines.append(f"  Trainer.load refused {n} file(s) without naming them: {what}…")
     for name, peak in MEMORY.items():
-        lines.append(f"  memory: {name}: peak {peak / MB:.1f} MB above the baseline")
+        lines.append(f"  memory: {name}: peak {peak / MB:.2f} MB above the baseline")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None and capture is not None:
@@ -175,7 +175,7 @@ def idx_files(draw):
     return wrap, data
 
 
-@fuzz_settings(1200)
+@fuzz_settings(900)
 @given(case=idx_files())
 def test_idx_fuzz_loads_correctly_or_raises_data_error(workdir, case):
     wrap, data = case
@@ -388,7 +388,7 @@ def judge(kind, workdir, blob, base, expect=None):
 BASES = st.sampled_from(["vae+adam", "vae-gan+groups", "ae float64"])
 
 
-@fuzz_settings(500)
+@fuzz_settings(400)
 @given(base=BASES, flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(1, 255)),
                                   min_size=1, max_size=3))
 def test_checkpoint_byte_flips(workdir, base, flips):
@@ -484,7 +484,7 @@ def meta_edits(draw):
     return base, "/".join(map(str, path)), json.dumps(meta), meta
 
 
-@fuzz_settings(350)
+@fuzz_settings(300)
 @given(edit=meta_edits())
 def test_checkpoint_metadata_edits(workdir, edit):
     base, where, text, meta = edit
