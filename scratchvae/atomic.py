@@ -27,7 +27,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import WriteError
+from .errors import WriteError
 
 #: ``.{target}.{pid}.{tag}.tmp`` — what every temp file of this module is called
 TEMP_PATTERN = re.compile(r"^\.(?P<target>.+)\.(?P<pid>[0-9]{1,10})\.(?P<tag>[0-9a-f]{8})\.tmp$")

@@ -35,7 +35,7 @@ import numpy as np
 from .backend import prefer_sleeping_threads
 from .data import find_dataset_dir, load_dataset
 from .data.loader import ArrayDataset
-from .train.atomic import atomic_write_text
+from .atomic import atomic_write_text
 
 DEFAULT_IMAGES = "fashion-mnist"     # real data, used when its IDX files are on disk
 FALLBACK_IMAGES = "sprites"          # built in: no files, no network

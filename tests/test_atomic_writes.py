@@ -1,8 +1,8 @@
 """Atomic writes: no debris after kill -9, the user's umask, one clear error on a full disk.
 
 Every file the library writes (checkpoints, history, IDX files, downloads, results) goes
-through ``scratchvae.train.atomic.atomic_write`` or its twin for data/,
-``scratchvae.data.idx.write_atomically``. The tests below hold both to the same promises:
+through ``scratchvae.atomic.atomic_write``, a module below data/ and train/ in the layers.
+The tests below hold it to these promises, through each of its writers:
 
 * a reader finds the old file or the new one, never half of one — also when the writer
   is SIGKILLed at a random moment (a subprocess writing checkpoints in a loop);
@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchvae.data import idx
-from scratchvae.data.idx import read_idx, write_idx
+from scratchvae.data.idx import write_idx
 from scratchvae.errors import CheckpointError, ScratchVAEError, WriteError
 from scratchvae.models import VAE
-from scratchvae.train import atomic, load_checkpoint, load_model, save_checkpoint, save_history
-from scratchvae.train.atomic import TEMP_PATTERN, atomic_write, atomic_write_text, remove_stale_temps
+from scratchvae import atomic
+from scratchvae.train import load_checkpoint, load_model, save_checkpoint, save_history
+from scratchvae.atomic import TEMP_PATTERN, atomic_write, atomic_write_text, remove_stale_temps
 
 REPO = Path(__file__).resolve().parents[1]
 OUTCOMES: dict[str, Counter] = {}
@@ -88,7 +88,6 @@ def test_temp_names_identify_their_writer():
     name = atomic.temp_name("checkpoint.npz")
     m = TEMP_PATTERN.match(name)
     assert m and m["target"] == "checkpoint.npz" and int(m["pid"]) == os.getpid()
-    assert idx._TEMP.pattern == TEMP_PATTERN.pattern       # the data/ twin uses the same names
 
 
 def test_stale_temps_of_dead_writers_are_removed_by_the_next_write(tmp_path):

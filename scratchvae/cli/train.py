@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import plots
 from ..errors import ConfigError
-from ..train.atomic import atomic_write_text
+from ..atomic import atomic_write_text
 from .common import (
     batch_of, fraction, image_shape, load_split, nonnegative_float, nonnegative_int,
     positive_float, positive_int, unit_beta,

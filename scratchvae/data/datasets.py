@@ -41,7 +41,8 @@ import numpy as np
 
 from scratchvae.errors import DataError
 from scratchvae.data.cosine import load_cosine3d
-from scratchvae.data.idx import MAX_GZIP_BYTES, parse_idx, payload_md5, write_atomically
+from scratchvae.atomic import atomic_write
+from scratchvae.data.idx import MAX_GZIP_BYTES, parse_idx, payload_md5
 from scratchvae.data.loader import ArrayDataset
 from scratchvae.data.sprites import load_sprites
 
@@ -354,7 +355,7 @@ def _download_file(spec: IdxDataset, f: RemoteFile, folder: Path, root) -> Path:
     """Try each mirror; keep the first copy that passes its checksum, written atomically.
 
     A download is read into memory, at most as many bytes as a copy of the file can
-    have, verified, and only then written (:func:`~scratchvae.data.idx.write_atomically`),
+    have, verified, and only then written (:func:`~scratchvae.atomic.atomic_write`),
     so a failed or interrupted download leaves nothing under the file's name.
     """
     target = folder / f.filename
@@ -377,7 +378,7 @@ def _download_file(spec: IdxDataset, f: RemoteFile, folder: Path, root) -> Path:
         except (OSError, ValueError, http.client.HTTPException) as exc:   # URLError is an OSError
             failures.append(f"{url}: {type(exc).__name__}: {exc}")
             continue
-        write_atomically(target, lambda out: out.write(data))   # WriteError: disk full, ...
+        atomic_write(target, lambda out: out.write(data))       # WriteError: disk full, ...
         return target
     tried = "\n  ".join(failures)
     raise DataError(f"could not download {spec.name} file {f.filename}; tried:\n  {tried}\n"

@@ -31,16 +31,14 @@ import gzip
 import hashlib
 import math
 import os
-import re
-import secrets
-import stat
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from scratchvae.errors import DataError, DTypeError, ShapeError, WriteError
+from scratchvae.atomic import atomic_write
+from scratchvae.errors import DataError, DTypeError, ShapeError
 
 # type code -> big-endian dtype as stored on disk
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -319,91 +317,4 @@ def write_idx(path, array) -> None:
     data = header + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
     if path.name.endswith(".gz"):
         data = gzip.compress(data, compresslevel=6, mtime=0)  # mtime=0: same array, same bytes
-    write_atomically(path, lambda f: f.write(data))
-
-
-# Atomic writes for data/ (write_idx, downloads). The trainer's writer is
-# scratchvae/train/atomic.py; data/ sits below train/ in the layers and cannot import it,
-# so this is the same recipe with the same temp names (each removes the other's debris).
-_TEMP = re.compile(r"^\.(?P<target>.+)\.(?P<pid>[0-9]{1,10})\.(?P<tag>[0-9a-f]{8})\.tmp$")
-
-
-def write_atomically(path, write: Callable) -> Path:
-    """Call ``write(binary file)`` on ``.{name}.{pid}.{tag}.tmp`` beside ``path``, fsync,
-    rename over ``path``. A new file gets 0o666 & ~umask, a replaced one keeps its mode;
-    dead writers' temp files beside ``path`` are removed first. Raises WriteError for a
-    refusing file system, with the temp file removed and the old file untouched."""
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temps(path.parent)
-        try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-        except OSError:
-            mode = 0o666 & ~_umask()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-        try:
-            os.fchmod(fd, mode)
-        except OSError:
-            pass
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        _unlink_quietly(tmp)
-        if isinstance(exc, WriteError):
-            raise
-        hint = ("free some space or write to another directory"
-                if exc.errno in (28, 122) else "check the path, the free space and the permissions")
-        raise WriteError(f"could not write {path}: {exc.strerror or exc} (errno {exc.errno}); "
-                         f"{hint}", filename=path, errno=exc.errno) from exc
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    return path
-
-
-def _remove_stale_temps(folder: Path) -> None:
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        match = _TEMP.match(entry.name)
-        if match is None or int(match["pid"]) <= 0:
-            continue
-        try:
-            os.kill(int(match["pid"]), 0)
-            continue                                 # its writer still runs
-        except ProcessLookupError:
-            pass
-        except (OSError, OverflowError):
-            continue                                 # another user's, or unknown: keep it
-        _unlink_quietly(entry.path)
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _unlink_quietly(p) -> None:
-    if p is None:
-        return
-    try:
-        os.unlink(p)
-    except OSError:
-        pass
+    atomic_write(path, lambda f: f.write(data))

@@ -43,7 +43,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from ..errors import CheckpointError
-from .atomic import atomic_write
+from ..atomic import atomic_write
 
 FORMAT_VERSION = 1
 #: default cap on the bytes of all arrays of one checkpoint (raise it with max_bytes=)

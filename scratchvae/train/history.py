@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from .atomic import atomic_write_text
+from ..atomic import atomic_write_text
 
 
 def save_history(history: list[dict], out_dir) -> None:
