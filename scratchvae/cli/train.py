@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import plots
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..atomic import atomic_write_text
 from .common import (
     batch_of, fraction, image_shape, load_split, nonnegative_float, nonnegative_int,
@@ -175,7 +175,12 @@ def run(args) -> int:
         if args.resume:
             meta, _, _ = load_checkpoint(ckpt)
             _check_resume_options(args, meta)
-            cfg = TrainConfig(**{**meta["train_config"], "progress": not args.quiet})
+            try:
+                cfg = TrainConfig(**{**meta["train_config"], "progress": not args.quiet})
+            except (TypeError, ValueError) as exc:   # a field this version does not know
+                raise CheckpointError(f"checkpoint {str(ckpt)!r} has a training configuration "
+                                      f"this scratchvae cannot use ({exc}); it was written by "
+                                      f"another version or edited") from exc
             reached = int(meta["epoch"])
             target = args.epochs if args.epochs is not None else cfg.epochs
             if meta.get("stopped_early"):

@@ -351,10 +351,14 @@ class Trainer:
             raise CheckpointError(f"checkpoint {str(path)!r} lacks {' and '.join(missing)}: a "
                                   f"run resumed from it would not continue exactly; start a new "
                                   f"run from its weights instead (load_model)")
-        self.model.load_state_dict(model_state)
+        try:                                       # validate both before changing either
+            self.model.load_state_dict(model_state)
+            self.optimizer.load_state_dict(opt_state)
+        except CheckpointError as exc:
+            raise CheckpointError(f"checkpoint {str(path)!r} does not fit this run: {exc}") \
+                from exc
         if draws_noise:
             self.model.rng.bit_generator.state = meta["model_rng"]
-        self.optimizer.load_state_dict(opt_state)
         self.epoch = int(meta["epoch"])
         self.history = list(meta.get("history", []))
         self.best = meta.get("best")
