@@ -42,23 +42,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import dispatched, get_array_module
-from ..errors import ConfigError, DataError, NonFiniteError, ShapeError, check_float_array
+from ..errors import ConfigError, DataError, ShapeError, check_float_array
 from ..functional.checks import check_array, check_finite, check_same_shapes
 from ..functional.numerics import sigmoid
 from .reduction import batch_scale, check_reduction, per_sample_sum, reduce_batch, sum_to_shape
 
 LOG_2PI = math.log(2 * math.pi)
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def check_pair(pred, x, pred_name: str, x_name: str = "x"):
     """The O(1) checks of a loss's prediction and target (module docstring)."""
     for a, name in ((pred, pred_name), (x, x_name)):
-        if getattr(a, "ndim", None) == 1 and isinstance(a.dtype, np.dtype):
+        dtype = getattr(a, "dtype", None)
+        if (dtype is F32 or dtype is F64) and a.ndim >= 2 and a.size:
+            continue                                        # the common case
+        if getattr(a, "ndim", None) == 1 and isinstance(dtype, np.dtype):
             raise ShapeError(f"{name} must have a batch axis first, (N, D) or (N, ...), got shape "
                              f"{tuple(a.shape)}; one example: {name}[None], N scalars: "
                              f"{name}[:, None]")
         check_array(a, name, min_ndim=2, layout="(N, D) or (N, ...)")
-    check_same_shapes(pred, pred_name, **{x_name: x})
+    if pred.shape != x.shape:
+        check_same_shapes(pred, pred_name, **{x_name: x})
 
 
 def bernoulli_nll(logits, x, reduction: str = "mean", *, check_data: bool = True):

@@ -53,7 +53,8 @@ def reparameterize_forward(mu, logvar, eps=None, rng=None):
     """
     check_array(mu, "mu", min_ndim=1, layout="(N, L)", allow_empty=True)
     check_array(logvar, "logvar", min_ndim=1, layout="(N, L)", allow_empty=True)
-    check_same_shapes(mu, "mu", logvar=logvar)
+    if logvar.shape != mu.shape:
+        check_same_shapes(mu, "mu", logvar=logvar)
     xp = get_array_module(mu)
     if eps is None:
         if rng is None:

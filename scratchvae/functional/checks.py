@@ -8,10 +8,8 @@ What they cost, since some run on every training step:
 
 * the array checks (:func:`check_array`, :func:`check_grad`) read only ``dtype``,
   ``ndim``, ``shape`` and ``size``: O(1), a fraction of a microsecond each;
-* :func:`check_finite` is the one that reads the data: a single ``sum`` over it (NaN or
-  Inf anywhere makes the sum non-finite), and a second, exact pass only when that sum is
-  not finite — to say where the bad values are, or to find that a huge but finite sum
-  overflowed;
+* :func:`check_finite` is the one that reads the data: one ``isfinite`` pass, and the
+  count and first index of the bad values only when there are some;
 * the number checks (:func:`check_int`, :func:`check_real`, ...) run once, when a layer,
   a model or an optimizer is built.
 
@@ -64,6 +62,9 @@ def _shape_fix(shape: tuple, name: str, ndim: int, layout: str) -> str:
     return f"reshape it to {layout}"
 
 
+_F32, _F64 = FLOAT_DTYPES          # built-in dtypes are singletons: `is` is the fast test
+
+
 def check_array(x, name: str, ndim: int | None = None, min_ndim: int | None = None,
                 layout: str | None = None, dtypes=FLOAT_DTYPES, allow_empty: bool = False):
     """Check that ``x`` is an array of one of ``dtypes`` with the right rank; O(1).
@@ -80,6 +81,10 @@ def check_array(x, name: str, ndim: int | None = None, min_ndim: int | None = No
         ``x``, unchanged.
     """
     dtype = getattr(x, "dtype", None)
+    if (dtype is _F32 or dtype is _F64) and (dtypes is FLOAT_DTYPES or dtypes is None) \
+            and (ndim is None or x.ndim == ndim) and (min_ndim is None or x.ndim >= min_ndim) \
+            and (allow_empty or x.size):
+        return x                                   # the common case, in a few comparisons
     if not isinstance(dtype, np.dtype) or not hasattr(x, "shape"):
         raise DTypeError(f"{name} must be an array, got {type(x).__name__}; "
                          f"wrap it with np.asarray({name}, dtype=np.float32)")
@@ -114,20 +119,17 @@ def check_same_shapes(reference, ref_name: str, **others):
 
 
 def check_finite(x, name: str):
-    """NonFiniteError if ``x`` holds NaN or Inf (how many, and the first index).
-
-    One ``sum`` over x on the happy path; the exact count only when that sum is not
-    finite (NaN/Inf somewhere, or finite values whose sum overflowed)."""
-    if math.isfinite(float(x.sum())):
-        return x
+    """NonFiniteError if ``x`` holds NaN or Inf (how many, and the first index): one
+    ``isfinite`` pass over x, the count only when it fails."""
     xp = _module_of(x)
-    bad = ~xp.isfinite(x)
+    ok = xp.isfinite(x)
+    if bool(ok.all()):
+        return x
+    bad = ~ok
     count = int(bad.sum())
-    if count:
-        first = tuple(int(i) for i in np.argwhere(_host(bad))[0])
-        raise NonFiniteError(f"{name} holds {count} NaN/Inf value(s), first at index {first}; "
-                             f"clean the data (e.g. np.nan_to_num) before using it")
-    return x
+    first = tuple(int(i) for i in np.argwhere(_host(bad))[0])
+    raise NonFiniteError(f"{name} holds {count} NaN/Inf value(s), first at index {first}; "
+                         f"clean the data (e.g. np.nan_to_num) before using it")
 
 
 def _module_of(x):
@@ -146,6 +148,8 @@ def check_grad(dy, shape, owner: str, name: str = "dy"):
     output ``shape``; ``owner`` names the backward in the message
     (``"Linear(4, 3, bias=True).backward"``, ``"linear_backward"``). O(1)."""
     dtype = getattr(dy, "dtype", None)
+    if (dtype is _F32 or dtype is _F64) and dy.shape == shape:
+        return dy                                  # the common case
     if not isinstance(dtype, np.dtype) or not hasattr(dy, "shape"):
         raise DTypeError(f"{owner}: {name} must be an array shaped like the forward's "
                          f"output {tuple(shape)}, got {type(dy).__name__}")
@@ -236,7 +240,7 @@ def check_dtype(dtype, name: str = "dtype") -> np.dtype:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in FLOAT_DTYPES:
+    if dt is None or dt not in FLOAT_DTYPES:          # (None == a dtype can be True)
         raise DTypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}; "
                          f"the layers, kernels and losses compute in one of those two")
     return dt

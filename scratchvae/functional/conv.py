@@ -35,12 +35,15 @@ from __future__ import annotations
 
 from ..backend import get_array_module, path_of
 from ..errors import ShapeError
+from .checks import check_array
 from .gemm import matmul
 from .patches import col2im, conv2d_output_shape, conv_transpose2d_output_shape, im2col
 
 
 def _check_operands(op, x, W, b, c_axis):
     """x must be 4-D NCHW with W.shape[c_axis] channels; b must be (W.shape[1 − c_axis],)."""
+    check_array(x, f"{op} x", dtypes=None, allow_empty=True)
+    check_array(W, f"{op} W", dtypes=None)
     if W.ndim != 4:
         raise ShapeError(f"{op}: W must be 4-D, got shape {tuple(W.shape)}")
     if x.ndim != 4:

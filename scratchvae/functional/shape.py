@@ -15,7 +15,8 @@ the op deterministic and gradient-checkable.
 from __future__ import annotations
 
 from ..backend import get_array_module
-from .checks import check_grad
+from ..errors import ShapeError
+from .checks import check_grad, check_int, check_real
 
 
 # ------------------------------------------------------------- nearest upsampling
@@ -33,6 +34,10 @@ def upsample_nearest_forward(x, scale):
     Returns:
         y: (N, C, *(s·S)), cache ``(x.shape, s)``.
     """
+    check_int(scale, "scale", 1, hint="the integer upsampling factor s, e.g. 2")
+    if getattr(x, "ndim", 0) < 3:
+        raise ShapeError(f"upsample_nearest_forward: x must be (N, C, H, W) (or (N, C, L), "
+                         f"(N, C, D, H, W)), got shape {tuple(getattr(x, 'shape', ()))}")
     xp = get_array_module(x)
     n, c, *spatial = x.shape
     ones, blocks = (1,) * len(spatial), (scale,) * len(spatial)
@@ -71,6 +76,7 @@ def dropout_mask(shape, p, rng, dtype=bool):
     Returns:
         a NumPy array of ``dtype`` (bool by default) with entries in {0, 1}.
     """
+    check_real(p, "p", 0, 1, high_open=True, hint="the drop probability, e.g. 0.5")
     return (rng.random(shape) >= p).astype(dtype, copy=False)
 
 
@@ -84,6 +90,11 @@ def dropout_forward(x, mask, p):
     Returns:
         y shaped like x, cache ``(mask, 1 / (1 − p))``.
     """
+    check_real(p, "p", 0, 1, high_open=True, hint="the drop probability, e.g. 0.5")
+    if getattr(mask, "shape", None) != getattr(x, "shape", ()):
+        raise ShapeError(f"dropout_forward: mask must have x's shape {tuple(x.shape)}, got "
+                         f"{tuple(getattr(mask, 'shape', ()))}; draw it with "
+                         f"dropout_mask(x.shape, p, rng)")
     scale = 1.0 / (1.0 - p)
     return x * mask * scale, (mask, scale)
 
@@ -99,6 +110,9 @@ def dropout_backward(dy, cache):
 def concat_forward(a, c):
     """[a, c]: (N, A), (N, K) → (N, A+K). The cache is A, where the gradient is cut."""
     xp = get_array_module(a)
+    if getattr(c, "ndim", None) != 2 or a.ndim != 2 or len(c) != len(a):
+        raise ShapeError(f"concat_forward: a (N, A) and the condition c (N, K) need one N, got "
+                         f"{tuple(a.shape)} and {tuple(getattr(c, 'shape', ()))}")
     return xp.concatenate([a, xp.asarray(c, dtype=a.dtype)], axis=1), a.shape[1]
 
 

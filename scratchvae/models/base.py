@@ -86,17 +86,19 @@ class Model(Module):
         in range for ``likelihood`` — and cast it to the model's dtype.
 
         This is the one pass over the data per step (the losses downstream are told
-        ``check_data=False``): the dtype and shape checks are O(1); the finiteness check is
-        one sum over x, and the Bernoulli range one min and one max.
+        ``check_data=False``): the dtype and shape checks are O(1); then one ``isfinite``
+        pass — or, for the Bernoulli likelihood, one min and one max, whose range check
+        also catches NaN and Inf (reported as such, with their count and first index).
         """
         check_array(x, "x", dtypes=None, allow_empty=True)         # an array, a float dtype
         x = self.flat_batch(x, input_dim)
         if x.size == 0:
             raise DataError(f"x is empty (shape {tuple(x.shape)}): there is nothing to compute "
                             f"on; pass at least one example")
-        check_finite(x, "x")
-        if likelihood is not None:
-            check_target_range(x, likelihood)   # x was checked float and finite above
+        if likelihood == "bernoulli":
+            check_target_range(x, likelihood)   # min and max: NaN/Inf are caught there too
+        else:
+            check_finite(x, "x")
         return x.astype(self.dtype, copy=False)
 
     def flat_batch(self, x, input_dim: int):
@@ -112,7 +114,7 @@ class Model(Module):
         if x.ndim == 0:
             fix = f"pass a batch (N, {input_dim}), not a 0-d scalar"
         elif x.ndim == 1:
-            fix = (f"for one example add the batch axis: x[None]" if shape[0] == input_dim
+            fix = ("for one example add the batch axis: x[None]" if shape[0] == input_dim
                    else f"pass a batch (N, {input_dim})")
         elif int(np.prod(shape[1:])) == input_dim:
             fix = "flatten each example: x.reshape(len(x), -1)"

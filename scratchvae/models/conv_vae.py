@@ -89,10 +89,11 @@ class ConvVAE(VAEBase):
         shape = tuple(x.shape)
         if x.ndim == 4 and shape[1:] == (H, W, C):
             fix = "channels last? use x.transpose(0, 3, 1, 2)"
+        elif x.ndim == 3 and shape == self.image_shape:
+            fix = "for one image add the batch axis: x[None]" + (
+                "; for N images without a channel axis: x[:, None]" if C == 1 else "")
         elif x.ndim == 3 and C == 1 and shape[1:] == (H, W):
             fix = "add the channel axis: x[:, None]"
-        elif x.ndim == 3 and shape == self.image_shape:
-            fix = "for one image add the batch axis: x[None]"
         else:
             fix = f"this model was built with image_shape={self.image_shape}"
         raise ShapeError(f"{type(self).__name__} expects images (N, {C}, {H}, {W}) or flat inputs "

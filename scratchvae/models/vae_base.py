@@ -45,7 +45,7 @@ from ..distributions import (
 from ..distributions.likelihoods import get_likelihood
 from ..errors import ConfigError, DataError, DTypeError, ShapeError
 from ..functional.checks import (
-    check_array, check_dtype, check_finite, check_int, check_real, check_sizes,
+    check_array, check_dtype, check_int, check_real, check_sizes,
 )
 from ..functional.shape import concat_backward, concat_forward
 from ..nn.activations import activation_key
@@ -268,8 +268,9 @@ class VAEBase(Model):
 
     # --------------------------------------------------------------- inference
     def encode(self, x, y=None):
-        """x (N, D) [and labels y (N,)] → (μ, logvar) of q(z|x), each (N, L)."""
-        x = self.check_input(x, self.input_dim)
+        """x (N, D) [and labels y (N,)] → (μ, logvar) of q(z|x), each (N, L); x must be data
+        the model can score (in [0, 1] for the Bernoulli likelihood)."""
+        x = self.check_input(x, self.input_dim, self.likelihood)
         return self.posterior(x, self.condition(y, len(x)))
 
     def decode(self, z, y=None):

@@ -39,6 +39,8 @@ from ..backend import check_device, to_device, to_numpy
 from ..errors import CheckpointError, ConfigError, DTypeError
 from ..functional.checks import FLOAT_DTYPES, check_grad
 
+_F32, _F64 = FLOAT_DTYPES
+
 
 class Param(tuple):
     """One ``(name, param, grad)`` triple of ``parameters()``: a plain tuple to unpack,
@@ -120,6 +122,8 @@ class Module:
     def _check_float_input(self, x):
         """Refuse (DTypeError) an input that is not a floating array; O(1)."""
         dtype = getattr(x, "dtype", None)
+        if dtype is _F32 or dtype is _F64:
+            return x                                  # the common case
         if not isinstance(dtype, np.dtype) or not hasattr(x, "shape"):
             raise DTypeError(f"{self._label()} expects an array input x, got "
                              f"{type(x).__name__}; wrap it with np.asarray(x, dtype=np.float32)")
@@ -142,7 +146,9 @@ class Module:
             raise RuntimeError(f"{type(self).__name__}.backward called without a forward "
                                "(or twice for one forward); call forward(x) first")
         if dy is not None and self._out_shape is not None:
-            check_grad(dy, self._out_shape, f"{self._label()}.backward")
+            dtype = getattr(dy, "dtype", None)
+            if not ((dtype is _F32 or dtype is _F64) and dy.shape == self._out_shape):
+                check_grad(dy, self._out_shape, f"{self._label()}.backward")   # names the layer
         self._cache = None
         return cache
 
@@ -194,7 +200,7 @@ class Module:
             dt = np.dtype(dtype)
         except TypeError:
             dt = None
-        if dt not in FLOAT_DTYPES:
+        if dt is None or dt not in FLOAT_DTYPES:      # (None == a dtype can be True)
             raise DTypeError(f"a model can only be cast to np.float32 or np.float64, got "
                              f"{dtype!r}; e.g. model.astype(np.float64) for gradient checks")
         return self._map_arrays(lambda a: a.astype(dt))
@@ -222,6 +228,9 @@ class Module:
 
     def load_state_dict(self, state: dict) -> None:
         """Copy values into the existing arrays; names and shapes must match exactly."""
+        if not hasattr(state, "keys") or not hasattr(state, "__getitem__"):
+            raise CheckpointError(f"a state dict maps names to arrays (model.state_dict()), got "
+                                  f"{type(state).__name__}")
         targets = {}
         for prefix, mod in self.modules():
             for d in (mod.params, mod.buffers):
@@ -269,6 +278,7 @@ class Sequential(Module):
     def forward(self, x):
         for layer in self.layers:
             x = layer.forward(x)
+        self._out_shape = x.shape                 # what backward's dy must match
         return x
 
     def backward(self, dy, input_grad: bool = True):
@@ -279,6 +289,8 @@ class Sequential(Module):
         input gradient when it can (Linear and the convolutions accept the same flag:
         the 784-wide dx GEMM of a first layer is pure waste), and None is returned.
         """
+        if self._out_shape is not None and getattr(dy, "shape", None) != self._out_shape:
+            check_grad(dy, self._out_shape, f"Sequential({len(self.layers)} layers).backward")
         stop = 0 if input_grad else self._first_parametrised()
         for i in range(len(self.layers) - 1, stop - 1, -1):
             layer = self.layers[i]
