@@ -31,7 +31,20 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..backend import get_array_module
-from .checks import check_grad
+from ..errors import ShapeError
+from .checks import check_array, check_grad
+
+
+def _check_bn_operands(op, x, gamma, beta, *stats):
+    """x (N, C, ...) floating, at least 2-D; γ, β and the statistics (C,) or None; O(1)."""
+    check_array(x, f"{op} x", min_ndim=2, layout="(N, C, ...)", dtypes=None)
+    C = x.shape[1]
+    for name, v in (("gamma", gamma), ("beta", beta)) + stats:
+        if v is not None and tuple(getattr(v, "shape", ())) != (C,):
+            raise ShapeError(f"{op}: {name} must have shape ({C},), one value per channel of x "
+                             f"{tuple(x.shape)}, got {getattr(v, 'shape', type(v).__name__)}")
+    if (gamma is None) != (beta is None):
+        raise ShapeError(f"{op}: pass gamma and beta both, or both None (no affine map)")
 
 
 def stat_axes(ndim: int) -> tuple[int, ...]:
@@ -72,6 +85,7 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, axes=None):
         y shaped like x, and a :class:`BatchNormCache` (which also carries the
         batch mean and biased variance, (C,)).
     """
+    _check_bn_operands("batchnorm_forward", x, gamma, beta)
     xp = get_array_module(x)
     axes = stat_axes(x.ndim) if axes is None else tuple(axes)
     count = 1
@@ -134,6 +148,8 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
         y shaped like x, cache ``(xhat, scale, axes, has_affine)`` with
         scale = γ / sqrt(running_var + eps) viewed as (1, C, 1, ...).
     """
+    _check_bn_operands("batchnorm_eval", x, gamma, beta, ("running_mean", running_mean),
+                       ("running_var", running_var))
     xp = get_array_module(x)
     nd = x.ndim
     inv_std = 1.0 / xp.sqrt(_per_channel(running_var, nd) + eps)   # (1, C, 1, ...)
