@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     t = sub.add_parser(
         "train", help="train a model and write checkpoint, history, figures",
         description="Train a model. Defaults: an MLP VAE (784-400-20, Bernoulli) on the "
-                    "built-in sprites data set, 30 epochs — about 30 s on 2 quiet cores. "
+                    "built-in sprites data set, 30 epochs — about a minute on 2 cores. "
                     "A run directory belongs to one run: continue it with --resume (every "
                     "setting comes from its checkpoint) or start over with --overwrite.")
     t.add_argument("--data", default=None,
