@@ -35,6 +35,7 @@ LAYERS = {
     "distributions": {"errors", "backend", "functional"},
     "nn": {"errors", "backend", "rng", "functional"},
     "optim": {"errors", "backend"},
+    "compression": {"errors"},
     "data": {"errors", "backend", "rng", "atomic"},
     "models": {"errors", "backend", "rng", "functional", "distributions", "nn",
                "data.corruption"},
