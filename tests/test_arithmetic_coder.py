@@ -92,3 +92,47 @@ def test_errors_name_the_problem():
         FrequencyTable.from_probabilities([np.nan, 1.0])
     with pytest.raises(ConfigError, match="≥ 0"):
         decode(b"", table, -1)
+
+
+# ------------------------------------------------------------------ the VAE codec
+def _vae():
+    from scratchvae.models import VAE
+    return VAE(20, (16,), 4, seed=1)
+
+
+def test_prior_bins_are_a_distribution_of_the_right_shape():
+    from scratchvae.compression import prior_bins
+    p = prior_bins(0.5, 12)
+    assert p.shape == (25,) and abs(p.sum() - 1) < 1e-12 and (p > 0).all()
+    assert p[12] == max(p) and np.allclose(p, p[::-1])           # centred, symmetric
+
+
+def test_the_codec_round_trips_every_image_exactly():
+    from scratchvae.compression import LatentCodec
+    model = _vae()
+    x = np.random.default_rng(0).uniform(0, 1, (32, 20)).astype(np.float32)
+    codec = LatentCodec(model, step=0.25)
+    q = codec.quantize(x)
+    codes = codec.encode(x)
+    assert len(codes) == 32 and all(n >= 1 for _, n in codes)
+    np.testing.assert_array_equal(codec.decode_indices(codes), q)    # the same integers
+    np.testing.assert_array_equal(codec.decode(codes),
+                                  model.decode((q * 0.25).astype(np.float32)))
+    ideal = codec.ideal_bits(q)
+    assert all(n <= b + 2 for (_, n), b in zip(codes, ideal))
+
+
+def test_a_coarser_grid_costs_fewer_bits():
+    from scratchvae.compression import LatentCodec
+    model = _vae()
+    x = np.random.default_rng(1).uniform(0, 1, (16, 20)).astype(np.float32)
+    rates = [sum(n for _, n in LatentCodec(model, step).encode(x)) for step in (0.05, 0.2, 1.0)]
+    assert rates[0] > rates[1] > rates[2], rates
+
+
+def test_codec_errors_name_the_problem():
+    from scratchvae.compression import LatentCodec
+    with pytest.raises(ConfigError, match="step"):
+        LatentCodec(_vae(), step=0)
+    with pytest.raises(ConfigError, match="bound"):
+        LatentCodec(_vae(), step=0.1, bound=float("nan"))
