@@ -156,6 +156,30 @@ def squared_error(pred, x, reduction: str = "mean", *, check_data: bool = True):
     return loss, {"pred": (2 * scale) * diff}
 
 
+def masked_squared_error(pred, x, mask, reduction: str = "mean"):
+    """Σ_d m_d (pred_d − x_d)² over the observed entries only (m = 1), batch-reduced: the
+    loss of a model that sees a partly observed vector (AutoRec's ratings). Entries with
+    m = 0 are ignored, whatever x holds there (NaN included), and get no gradient:
+
+        ∂/∂pred_d = 2 m_d (pred_d − x_d)
+
+    Args:
+        pred, x: (N, ...) float arrays of one shape; mask: the same shape, bool or 0/1.
+    Returns ``(loss, {"pred": dpred})``.
+    """
+    check_pair(pred, x, "pred")
+    check_reduction(reduction)
+    if getattr(mask, "shape", None) != pred.shape:
+        raise ShapeError(f"mask must have the shape of pred {tuple(pred.shape)}, got "
+                         f"{getattr(mask, 'shape', type(mask).__name__)}; 1 (or True) marks an "
+                         f"observed entry")
+    xp = get_array_module(pred)
+    observed = mask if mask.dtype == bool else mask != 0                # (N, ...) bool
+    diff = xp.where(observed, pred - x, 0).astype(pred.dtype, copy=False)
+    loss, scale = reduce_batch(per_sample_sum(diff * diff), reduction)
+    return loss, {"pred": (2 * scale) * diff}
+
+
 # --------------------------------------------------------------- the table
 def _bernoulli(out, x, logvar=0.0, reduction="mean", check_data=True):
     loss, grads = bernoulli_nll(out, x, reduction, check_data=check_data)

@@ -21,6 +21,7 @@ from . import (  # noqa: F401 - imported for their registrations, in this order
     suite_constrained,      # the Lagrangian VAE, GECO
     suite_vaegan,           # discriminator, GAN losses, the VAE-GAN's three objectives
     suite_iwae,             # the IWAE objective (k importance samples)
+    suite_autorec,          # item-based AutoRec (masked loss, weight decay)
 )
 from .registry import CHECKS, model_check, run_all
 

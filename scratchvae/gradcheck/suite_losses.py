@@ -12,7 +12,7 @@ import numpy as np
 
 from ..distributions import (
     bernoulli_nll, gaussian_nll, kl_diag_gaussians, kl_standard_normal,
-    reparameterize_backward, reparameterize_forward, squared_error,
+    masked_squared_error, reparameterize_backward, reparameterize_forward, squared_error,
 )
 from .core import check_function
 from .registry import loss_check, register
@@ -54,6 +54,17 @@ def check_squared_error(seed=0, **options):
     arrays = {"pred": rng.normal(size=(4, 6)), "x": rng.normal(size=(4, 6))}
 
     return loss_check("squared_error", squared_error, arrays, ["pred"], seed, **options)
+
+
+@register("masked_squared_error")
+def check_masked_squared_error(seed=0, **options):
+    """About 40 % of the entries unobserved, and NaN there in x: ignored, no gradient."""
+    rng = np.random.default_rng(seed)
+    mask = rng.uniform(size=(4, 6)) > 0.4
+    x = np.where(mask, rng.normal(size=(4, 6)), np.nan)
+    arrays = {"pred": rng.normal(size=(4, 6)), "x": x, "mask": mask}
+    return loss_check("masked_squared_error", masked_squared_error, arrays, ["pred"], seed,
+                      **options)
 
 
 @register("kl_standard_normal")

@@ -8,6 +8,7 @@ import numpy as np
 from ..errors import ConfigError
 
 from .autoencoder import Autoencoder, AutoencoderBase
+from .autorec import AutoRec
 from .base import Model
 from .conv_vae import ConvVAE
 from .cvae import CVAE
@@ -45,7 +46,7 @@ def build_model(config: dict, dtype=np.float32) -> Model:
     return MODELS[name](**config, dtype=dtype)
 
 
-__all__ = ["Model", "VAEBase", "AutoencoderBase", "VAE", "ConvVAE", "CVAE", "Autoencoder",
+__all__ = ["AutoRec", "Model", "VAEBase", "AutoencoderBase", "VAE", "ConvVAE", "CVAE", "Autoencoder",
            "DenoisingAE", "SparseAutoencoder", "StackedAutoencoder", "StackedAEStage",
            "LagrangianVAE", "GECOVAE", "VAEGAN",
            "Discriminator", "IWAE", "ConvIWAE", "MODELS", "build_model"]
