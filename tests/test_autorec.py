@@ -82,3 +82,20 @@ def test_it_learns_from_observed_ratings_with_the_trainer():
     global_mean = np.full(R.shape, R[train].mean())
     ours = rmse(model.predict(x), R, test)
     assert ours < rmse(global_mean, R, test), (ours, rmse(global_mean, R, test))
+
+
+def test_matrix_factorization_learns_and_beats_the_mean():
+    from scratchvae.analysis.matrix_factorization import MatrixFactorization
+    R, M = make_ratings(n_users=200, n_items=150, density=0.1, noise=0.3, seed=5)
+    train, test = split_ratings(M, 0.1, seed=5)
+    mf = MatrixFactorization(rank=6, l2=5.0, iterations=10, seed=0)
+    history = mf.fit(R, train)
+    assert history[-1] < history[0] and len(history) == 10
+    assert mf.rmse(R, test) < rmse(np.full(R.shape, R[train].mean()), R, test)
+    again = MatrixFactorization(rank=6, l2=5.0, iterations=10, seed=0)
+    again.fit(R, train)
+    np.testing.assert_array_equal(again.predict(), mf.predict())     # deterministic
+    with pytest.raises(ConfigError, match="not fitted"):
+        MatrixFactorization().predict()
+    with pytest.raises(ConfigError, match="l2"):
+        MatrixFactorization(l2=0)
