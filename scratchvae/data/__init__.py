@@ -13,6 +13,7 @@ from scratchvae.data.cosine import cosine3d_clean, make_cosine3d, surface_metric
 from scratchvae.data.corruption import (CORRUPTIONS, corrupt, corrupt_gaussian, corrupt_masking,
                                         gaussian_noise, masking_mask)
 from scratchvae.data.datasets import dataset_names, find_dataset_dir, load_dataset, search_dirs
+from scratchvae.data.cifar10 import load_cifar10
 
 __all__ = [
     "ArrayDataset", "BatchIterator", "binarize", "binarize_fixed",
@@ -22,5 +23,5 @@ __all__ = [
     "make_cosine3d", "cosine3d_clean", "surface_metrics",
     "CORRUPTIONS", "corrupt", "corrupt_gaussian", "corrupt_masking", "gaussian_noise",
     "masking_mask",
-    "load_dataset", "dataset_names", "find_dataset_dir", "search_dirs",
+    "load_dataset", "dataset_names", "find_dataset_dir", "search_dirs", "load_cifar10",
 ]
