@@ -143,19 +143,30 @@ def _host(x):
     return x.get() if hasattr(x, "get") else np.asarray(x)
 
 
+def check_floating(x, owner: str, name: str, what: str, fix: str):
+    """Refuse (DTypeError) ``x`` unless it is a floating array (any float dtype); O(1).
+
+    ``owner`` names the caller in the message (``"Linear(4, 3, bias=True)"``), ``what`` says
+    what ``x`` is to it ("input", "gradient dL/dy") and ``fix`` how to make a non-array one.
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is _F32 or dtype is _F64:
+        return x                                   # the common case
+    if not isinstance(dtype, np.dtype) or not hasattr(x, "shape"):
+        raise DTypeError(f"{owner}: {name} must be an array ({what}), got "
+                         f"{type(x).__name__}; {fix}")
+    if dtype.kind != "f":
+        raise DTypeError(f"{owner}: {name} must be a floating array ({what}), got dtype "
+                         f"{dtype}; {_dtype_fix(dtype, name)}")
+    return x
+
+
 def check_grad(dy, shape, owner: str, name: str = "dy"):
     """The upstream gradient of a backward: a floating array shaped like the forward's
     output ``shape``; ``owner`` names the backward in the message
     (``"Linear(4, 3, bias=True).backward"``, ``"linear_backward"``). O(1)."""
-    dtype = getattr(dy, "dtype", None)
-    if (dtype is _F32 or dtype is _F64) and dy.shape == shape:
-        return dy                                  # the common case
-    if not isinstance(dtype, np.dtype) or not hasattr(dy, "shape"):
-        raise DTypeError(f"{owner}: {name} must be an array shaped like the forward's "
-                         f"output {tuple(shape)}, got {type(dy).__name__}")
-    if dtype.kind != "f":
-        raise DTypeError(f"{owner}: {name} must be a floating array (the gradient "
-                         f"dL/dy), got dtype {dtype}; {_dtype_fix(dtype, name)}")
+    check_floating(dy, owner, name, "the gradient dL/dy",
+                   f"pass an array shaped like the forward's output {tuple(shape)}")
     if tuple(dy.shape) != tuple(shape):
         raise ShapeError(f"{owner}: {name} must have the shape of the output its "
                          f"forward produced, {tuple(shape)}, got {tuple(dy.shape)}; pass dL/d(that "
@@ -163,7 +174,6 @@ def check_grad(dy, shape, owner: str, name: str = "dy"):
     return dy
 
 
-# ----------------------------------------------------------------------- numbers
 def _interval(low, high, low_open: bool, high_open: bool) -> str:
     lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
     hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..backend import check_device, to_device, to_numpy
 from ..errors import CheckpointError, ConfigError, DTypeError
-from ..functional.checks import FLOAT_DTYPES, check_grad
+from ..functional.checks import FLOAT_DTYPES, check_floating, check_grad
 
 _F32, _F64 = FLOAT_DTYPES
 
@@ -121,16 +121,8 @@ class Module:
 
     def _check_float_input(self, x):
         """Refuse (DTypeError) an input that is not a floating array; O(1)."""
-        dtype = getattr(x, "dtype", None)
-        if dtype is _F32 or dtype is _F64:
-            return x                                  # the common case
-        if not isinstance(dtype, np.dtype) or not hasattr(x, "shape"):
-            raise DTypeError(f"{self._label()} expects an array input x, got "
-                             f"{type(x).__name__}; wrap it with np.asarray(x, dtype=np.float32)")
-        if dtype.kind != "f":
-            raise DTypeError(f"{self._label()} expects a floating input x, got dtype {dtype}; "
-                             f"cast it first (x.astype(np.float32), integer pixels / 255)")
-        return x
+        return check_floating(x, self._label(), "x", "the layer's input",
+                              "wrap it with np.asarray(x, dtype=np.float32)")
 
     def _keep(self, y, cache):
         """Store the cache and the output's shape (for ``backward``'s check); return y."""
