@@ -150,6 +150,12 @@ def _locate(root):
     return None, None
 
 
+def find_cifar10(root=None) -> Path | None:
+    """The CIFAR-10 archive or extracted folder found in the search paths, or None (only
+    its presence is checked; the contents are verified when read)."""
+    return _locate(root)[0]
+
+
 def _where(root) -> str:
     return ", ".join(str(d) for d in search_dirs(NAME, root))
 

@@ -17,27 +17,25 @@ blues, each jittered in brightness and hue) and a background b, a dim colour tha
 from image to image. The shape can be read from the grey image, so the colour can too: a
 model that recognizes shapes beats any per-pixel rule, which is what tutorial 14 shows.
 Everything random comes from the generator passed in.
+
+Loading (:func:`load_colour_images`): CIFAR-10 when its files are found (or asked for, then
+downloaded with its checksum checked), else the coloured sprites, which need nothing.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DataError, ShapeError
+from ..functional.colour import LUMA, luminance  # noqa: F401 - the data-side names
 from ..rng import as_rng
+from .cifar10 import find_cifar10, load_cifar10
+from .sprites import SPLITS as SPRITE_SPLITS, make_sprites
 
-LUMA = np.array([0.299, 0.587, 0.114])
+COLOUR_SETS = ("cifar10", "sprites")
+
 BASE_COLOURS = np.array([[0.85, 0.20, 0.15],     # square: red
                          [0.20, 0.75, 0.25],     # ellipse: green
                          [0.20, 0.35, 0.90]])    # heart: blue
-
-
-def luminance(x) -> np.ndarray:
-    """L (N, 1, H, W) of colour images x (N, 3, H, W), in x's float dtype (float32 for ints)."""
-    x = np.asarray(x)
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ShapeError(f"luminance needs colour images (N, 3, H, W), got {x.shape}")
-    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
-    return np.einsum("c,nchw->nhw", LUMA.astype(dtype), x.astype(dtype, copy=False))[:, None]
 
 
 def colour_sprites(sprites, shapes, rng=None) -> np.ndarray:
@@ -56,3 +54,29 @@ def colour_sprites(sprites, shapes, rng=None) -> np.ndarray:
     bg = rng.uniform(0.0, 0.3, size=(n, 3))                                  # dim background
     fg, bg = np.clip(fg, 0, 1)[:, :, None, None], bg[:, :, None, None]
     return (s * fg + (1 - s) * bg).astype(np.float32)
+
+
+def default_colour_set(root=None) -> str:
+    """"cifar10" when its files are on disk (no download), else "sprites"."""
+    return "cifar10" if find_cifar10(root) is not None else "sprites"
+
+
+def load_colour_images(name: str, split: str = "train", root=None, download: bool = False):
+    """(x, y): colour images x (N, 3, H, W) float32 in [0, 1] and labels y (N,) int64.
+
+    "cifar10": CIFAR-10's split (50,000 / 10,000 images of 32×32; y its classes), read by
+    :func:`~scratchvae.data.cifar10.load_cifar10` (``download=True`` fetches it).
+    "sprites": the built-in sprites' split (28×28; y the shape), coloured by
+    :func:`colour_sprites` with a generator seeded by the split, so that train and test
+    are drawn independently and every run sees the same colours.
+    """
+    if name == "cifar10":
+        x, y = load_cifar10(split, root=root, download=download)
+        return x.astype(np.float32) / np.float32(255.0), y
+    if name == "sprites":
+        if split not in SPRITE_SPLITS:
+            raise DataError(f"unknown split {split!r}; choose one of {sorted(SPRITE_SPLITS)}")
+        n, seed = SPRITE_SPLITS[split]
+        sprites = make_sprites(n, seed=seed)
+        return colour_sprites(sprites.x, sprites.y, rng=[seed, 14]), sprites.y.astype(np.int64)
+    raise DataError(f"unknown colour data set {name!r}; choose one of {list(COLOUR_SETS)}")

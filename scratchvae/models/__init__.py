@@ -10,6 +10,7 @@ from ..errors import ConfigError
 from .autoencoder import Autoencoder, AutoencoderBase
 from .autorec import AutoRec
 from .base import Model
+from .colorizer import Colorizer
 from .conv_vae import ConvVAE
 from .cvae import CVAE
 from .denoising_ae import DenoisingAE
@@ -46,7 +47,8 @@ def build_model(config: dict, dtype=np.float32) -> Model:
     return MODELS[name](**config, dtype=dtype)
 
 
-__all__ = ["AutoRec", "Model", "VAEBase", "AutoencoderBase", "VAE", "ConvVAE", "CVAE", "Autoencoder",
+__all__ = ["AutoRec", "Colorizer", "Model", "VAEBase", "AutoencoderBase", "VAE", "ConvVAE",
+           "CVAE", "Autoencoder",
            "DenoisingAE", "SparseAutoencoder", "StackedAutoencoder", "StackedAEStage",
            "LagrangianVAE", "GECOVAE", "VAEGAN",
            "Discriminator", "IWAE", "ConvIWAE", "MODELS", "build_model"]
