@@ -1,12 +1,13 @@
 """The model contract (scratchvae/models/base.py), checked on every model of the registry.
 
-For each name in ``MODELS``: a small instance is built; its batches are the arrays its
-``inputs`` name; ``loss_and_grads`` reports every term of ``terms`` as a finite float,
-leaves ``grads`` untouched with ``compute_grads=False`` and adds into them otherwise;
-``encode``/``decode``/``reconstruct``/``sample`` return what they promise where the
-model has them; ``config`` rebuilds the same architecture; the state dict and a
-checkpoint round-trip every array and the noise generator; and one Trainer epoch runs
-through the hooks the model declares.
+For each name in ``REGISTRY`` (``MODELS`` and the ``TASK_MODELS``): a small instance is
+built; its batches are the arrays its ``inputs`` name; ``loss_and_grads`` reports every
+term of ``terms`` as a finite float, leaves ``grads`` untouched with
+``compute_grads=False`` and adds into them otherwise; ``encode``/``decode``/
+``reconstruct``/``sample`` of the image models return what they promise where the model
+has them; ``config`` rebuilds the same architecture; the state dict and a checkpoint
+round-trip every array and the noise generator; and one Trainer epoch runs through the
+hooks the model declares.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import math
 import numpy as np
 import pytest
 
-from scratchvae.models import MODELS, build_model
+from scratchvae.models import MODELS, REGISTRY, build_model
 from scratchvae.train import TrainConfig, Trainer, load_model, save_checkpoint
 
 N = 12
@@ -32,11 +33,13 @@ SMALL = {
     "vae-gan": dict(input_dim=16, hidden=(8,), latent_dim=3, dis_hidden=(8, 4)),
     "iwae": dict(input_dim=16, hidden=(8,), latent_dim=3, k=3),
     "conv-iwae": dict(image_shape=(1, 8, 8), channels=(2, 3), latent_dim=3, k=3),
+    "autorec": dict(n_users=16, hidden=5, l2=0.1),                    # TASK_MODELS from here
+    "colorizer": dict(image_shape=(4, 4), channels=(2, 3, 4)),
 }
 
 
 def test_every_registered_model_has_a_small_case():
-    assert set(SMALL) == set(MODELS)
+    assert set(SMALL) == set(REGISTRY)
 
 
 def make(name, **kw):
@@ -44,17 +47,24 @@ def make(name, **kw):
 
 
 def batch(model, n=N, seed=0):
+    """The arrays ``model.inputs`` names, for the SMALL instances above."""
     rng = np.random.default_rng(seed)
+    if tuple(model.inputs) == ("x", "target"):                          # a 4×4 colorizer
+        return (rng.uniform(0.05, 0.95, (n, 16)).astype(model.dtype),      # luminance
+                rng.uniform(0.05, 0.95, (n, 48)).astype(model.dtype))      # colour
     x = rng.uniform(0.05, 0.95, (n, 64 if "image_shape" in model.config else 16))
     x = x.astype(model.dtype)
-    return (x,) if tuple(model.inputs) == ("x",) else (x, np.arange(n) % 3)
+    second = {("x",): None, ("x", "y"): np.arange(n) % 3,              # labels
+              ("x", "mask"): rng.uniform(size=x.shape) < 0.6}          # observed ratings
+    extra = second[tuple(model.inputs)]
+    return (x,) if extra is None else (x, extra)
 
 
 def grads_of(model):
     return {n: g.copy() for n, _, g in model.parameters()}
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(REGISTRY))
 def test_loss_and_grads_reports_finite_terms_and_adds_into_grads(name):
     model = make(name)
     data = batch(model)
@@ -92,7 +102,7 @@ def test_inference_methods_return_their_shapes(name):
         np.testing.assert_array_equal(a, model.sample(5, rng=3, **labels))   # seeded
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(REGISTRY))
 def test_config_state_dict_and_checkpoint_round_trip(name, tmp_path):
     model = make(name, seed=3)
     data = batch(model)
@@ -115,7 +125,7 @@ def test_config_state_dict_and_checkpoint_round_trip(name, tmp_path):
                 == model.loss_and_grads(*data, compute_grads=False)["loss"])
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(REGISTRY))
 def test_one_trainer_epoch_through_the_declared_hooks(name, tmp_path):
     model = make(name)
     data = batch(model, n=24)
@@ -130,7 +140,7 @@ def test_one_trainer_epoch_through_the_declared_hooks(name, tmp_path):
     assert (tmp_path / "checkpoint.npz").is_file()
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(REGISTRY))
 def test_kl_warm_up_only_for_a_model_with_a_kl_weight(name):
     model = make(name)
     data = batch(model, n=16)

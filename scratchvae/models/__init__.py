@@ -29,6 +29,13 @@ MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
           "lagrangian-vae": LagrangianVAE, "geco-vae": GECOVAE, "vae-gan": VAEGAN,
           "iwae": IWAE, "conv-iwae": ConvIWAE}
 
+#: Models of a task beyond the images alone, whose batches carry more than the images:
+#: ratings with their observed-entry mask, luminance with its colour target. They keep
+#: the whole model contract (tests/test_model_contract.py), and ``build_model`` and the
+#: checkpoints know them; the CLI's ``train``, which feeds image batches, offers MODELS.
+TASK_MODELS = {"autorec": AutoRec, "colorizer": Colorizer}
+REGISTRY = {**MODELS, **TASK_MODELS}
+
 
 def build_model(config: dict, dtype=np.float32) -> Model:
     """Rebuild a model from its ``config`` (as stored in checkpoints)."""
@@ -37,18 +44,19 @@ def build_model(config: dict, dtype=np.float32) -> Model:
                           f"{type(config).__name__}")
     config = dict(config)
     name = config.pop("model", "vae")
-    if not isinstance(name, str) or name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    takes = [p for p in inspect.signature(MODELS[name]).parameters if p != "dtype"]
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; choose one of {sorted(REGISTRY)}")
+    takes = [p for p in inspect.signature(REGISTRY[name]).parameters if p != "dtype"]
     unknown = sorted(k for k in config if k not in takes)
     if unknown:
-        raise ConfigError(f"the {name} config has option(s) {unknown} that {MODELS[name].__name__} "
+        raise ConfigError(f"the {name} config has option(s) {unknown} that {REGISTRY[name].__name__} "
                           f"does not take; it takes {takes}")
-    return MODELS[name](**config, dtype=dtype)
+    return REGISTRY[name](**config, dtype=dtype)
 
 
 __all__ = ["AutoRec", "Colorizer", "Model", "VAEBase", "AutoencoderBase", "VAE", "ConvVAE",
            "CVAE", "Autoencoder",
            "DenoisingAE", "SparseAutoencoder", "StackedAutoencoder", "StackedAEStage",
            "LagrangianVAE", "GECOVAE", "VAEGAN",
-           "Discriminator", "IWAE", "ConvIWAE", "MODELS", "build_model"]
+           "Discriminator", "IWAE", "ConvIWAE", "MODELS", "TASK_MODELS", "REGISTRY",
+           "build_model"]

@@ -231,26 +231,27 @@ def check_meta(meta, path, size_limit: int | None = None) -> dict:
 def check_model_config(config, path, size_limit: int | None = None) -> None:
     """Check a checkpoint's ``model_config`` against its model class's constructor.
 
-    The model name must be one of ``MODELS``; every key a parameter of that class's
-    constructor (not ``dtype``: it is stored beside); every value of the kind the
-    parameter's default has (bool, int, finite float, str, list of ints). With
+    The model name must be one of ``REGISTRY`` (``MODELS`` and ``TASK_MODELS``); every key a
+    parameter of that class's constructor (not ``dtype``: it is stored beside); every value
+    of the kind the parameter's default has (bool, int, finite float, str, list of ints). With
     ``size_limit`` (the number of values stored for the model), no integer but the seed
     may exceed it in size: a model has at least as many parameters as any of its sizes,
     so a larger one was edited in, and would cost the memory of a model that large.
     Building it can still fail on a value its constructor refuses: :func:`load_model`
     reports that as CheckpointError too.
     """
-    from ..models import MODELS  # noqa: PLC0415 - models import train lazily
+    from ..models import REGISTRY  # noqa: PLC0415 - models import train lazily
 
     where = f"checkpoint {str(path)!r}"
     if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
         raise CheckpointError(f"{where} has a model_config that is not a JSON object; {_REPLACE}")
     name = config.get("model", "vae")
-    if not isinstance(name, str) or name not in MODELS:
+    if not isinstance(name, str) or name not in REGISTRY:
         raise CheckpointError(f"{where} stores an unknown model {_short(name)}; this scratchvae "
-                              f"knows {', '.join(sorted(MODELS))} (a newer version's model? "
+                              f"knows {', '.join(sorted(REGISTRY))} (a newer version's model? "
                               f"use that version)")
-    params = {p.name: p for p in list(inspect.signature(MODELS[name].__init__).parameters.values())[1:]
+    signature = inspect.signature(REGISTRY[name].__init__)
+    params = {p.name: p for p in list(signature.parameters.values())[1:]
               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "dtype"}
     unexpected = sorted(set(config) - set(params) - {"model"})
     if unexpected:
