@@ -10,7 +10,8 @@ step, file by file) and docs/ARCHITECTURE.md (the layers and contracts); the pac
     scratchvae.optim          Adam, SGD, one optimizer per parameter group, clipping
     scratchvae.models         the twelve models of MODELS: AE, denoising, sparse and stacked
                               AEs; VAE/β-VAE, conv VAE, CVAE, Lagrangian VAE, GECO, IWAE,
-                              conv IWAE, VAE-GAN — on two cores (vae_base, autoencoder)
+                              conv IWAE, VAE-GAN — on two cores (vae_base, autoencoder);
+                              and TASK_MODELS: item-based AutoRec, the U-Net colorizer
     scratchvae.train          the one Trainer, greedy pretraining, checkpoints, history
     scratchvae.data           IDX reader, named data sets, built-in sprites, batching
     scratchvae.evaluation     −log p(x) by importance sampling, the ELBO split, active units
