@@ -26,6 +26,40 @@ def image_grid(images, nrow: int, pad: int = 1):
     return grid
 
 
+def colour_grid(images, nrow: int, pad: int = 1):
+    """Tile (N, 3, H, W) colour images into one (rows·(H+pad)+pad, nrow·(W+pad)+pad, 3) array."""
+    tiles = np.asarray(images, dtype=np.float32)
+    return np.stack([image_grid(tiles[:, c], nrow, pad) for c in range(3)], axis=-1)
+
+
+def save_image_rows(rows, path, title: str = "", nrow: int | None = None, dpi: int = 100,
+                    fontsize: int = 9) -> Path:
+    """One labelled row of images per ``(label, images)`` entry of ``rows``: grey images
+    (n, H, W) or (n, 1, H, W), or colour images (n, 3, H, W); values clipped to [0, 1].
+    ``nrow`` images per row (default: all of the first row's)."""
+    rows = [(label, np.clip(np.asarray(imgs, dtype=np.float32), 0, 1)) for label, imgs in rows]
+    nrow = nrow or len(rows[0][1])
+    fig, axes = plt.subplots(len(rows), 1, figsize=(0.62 * nrow + 1.4, 0.66 * len(rows) + 0.5),
+                             squeeze=False)
+    for ax, (label, imgs) in zip(axes[:, 0], rows):
+        if imgs.ndim == 4 and imgs.shape[1] == 3:
+            ax.imshow(colour_grid(imgs[:nrow], nrow), interpolation="nearest")
+        else:
+            grey = imgs[:, 0] if imgs.ndim == 4 else imgs
+            ax.imshow(image_grid(grey[:nrow], nrow), cmap="gray", vmin=0, vmax=1,
+                      interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=fontsize)
+    if title:
+        axes[0, 0].set_title(title, fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from scratchvae.analysis import mean_squared_error  # noqa: E402
 from scratchvae.models import Autoencoder  # noqa: E402
-from scratchvae.plots import image_grid, save_image_grid  # noqa: E402
+from scratchvae.plots import save_image_grid, save_image_rows  # noqa: E402
 from scratchvae.train import TrainConfig, Trainer  # noqa: E402
 from scratchvae.tutorial import Tutorial  # noqa: E402
 
@@ -55,22 +55,6 @@ CODE_SIZES = tut.pick([2, 4, 8, 16, 32, 64], [2, 16])
 EPOCHS = tut.pick(5, 2)
 HIDDEN = (256,)
 SHOW = 10                                                      # test images in the figures
-
-
-def save_rows(rows, labels, path, title):
-    """One labelled row of 28×28 images per entry of ``rows`` ((n, 784) each)."""
-    fig, axes = plt.subplots(len(rows), 1, figsize=(0.6 * rows[0].shape[0] + 1.0,
-                                                    0.62 * len(rows) + 0.5))
-    for ax, imgs, label in zip(axes, rows, labels):
-        ax.imshow(image_grid(np.clip(imgs, 0, 1).reshape(-1, 28, 28), nrow=len(imgs)),
-                  cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-    axes[0].set_title(title, fontsize=10)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 # ---------------------------------------------------------------- train one AE per L
@@ -92,9 +76,10 @@ for latent in CODE_SIZES:
             f"{row['test_squared_error']:6.2f} per image ({row['seconds']:.0f} s)")
 
 # ------------------------------------------------------------------------- figures
-tut.figure(save_rows(rows, ["data"] + [f"L = {k}" for k in CODE_SIZES],
-                     tut.path("reconstructions.png"),
-                     "test images (top) and their reconstructions for each code size L"))
+labels = ["data"] + [f"L = {k}" for k in CODE_SIZES]
+tut.figure(save_image_rows([(label, r.reshape(-1, 28, 28)) for label, r in zip(labels, rows)],
+                           tut.path("reconstructions.png"),
+                           "test images (top) and their reconstructions for each code size L"))
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
 ax1.plot(CODE_SIZES, [r["test_bce_nats"] for r in table], "o-")

@@ -46,7 +46,7 @@ from scratchvae.analysis import mean_squared_error  # noqa: E402
 from scratchvae.data.corruption import corrupt  # noqa: E402
 from scratchvae.models import Autoencoder  # noqa: E402
 from scratchvae.models.denoising_ae import DenoisingAE  # noqa: E402
-from scratchvae.plots import image_grid  # noqa: E402
+from scratchvae.plots import save_image_rows  # noqa: E402
 from scratchvae.train import TrainConfig, Trainer  # noqa: E402
 from scratchvae.tutorial import Tutorial  # noqa: E402
 
@@ -121,16 +121,8 @@ rows = [("clean", clean), (f"+ noise σ={SIGMA}", noisy),
         (f"masked p={P_MASK}", holed),
         ("plain AE", models[names[0]].reconstruct(holed)),
         ("DAE (masking)", models[names[2]].reconstruct(holed))]
-fig, axes = plt.subplots(len(rows), 1, figsize=(0.6 * SHOW + 1.2, 0.62 * len(rows) + 0.5))
-for ax, (label, imgs) in zip(axes, rows):
-    ax.imshow(image_grid(np.clip(imgs, 0, 1).reshape(-1, 28, 28), nrow=SHOW), cmap="gray",
-              vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-axes[0].set_title("test images, corrupted, and what each model makes of them", fontsize=10)
-fig.savefig(tut.path("denoised.png"), dpi=100, bbox_inches="tight")
-plt.close(fig)
+save_image_rows([(label, imgs.reshape(-1, 28, 28)) for label, imgs in rows],
+                tut.path("denoised.png"), "test images, corrupted, and what each model makes of them")
 tut.figure(tut.path("denoised.png"))
 
 # ---------------------------------------------------------------------- results

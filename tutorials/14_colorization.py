@@ -52,6 +52,7 @@ import numpy as np  # noqa: E402
 from scratchvae.analysis.image_metrics import PixelwiseLinearColour, psnr  # noqa: E402
 from scratchvae.data.colour import default_colour_set, load_colour_images, luminance  # noqa: E402
 from scratchvae.models import Colorizer  # noqa: E402
+from scratchvae.plots import save_image_rows  # noqa: E402
 from scratchvae.train import TrainConfig, Trainer  # noqa: E402
 from scratchvae.tutorial import Tutorial  # noqa: E402
 
@@ -134,19 +135,8 @@ tut.say(f"largest luminance change by the U-Net (from clipping to [0, 1] only): 
 SHOW = 10
 rows = [("grey input", predictions["grey copy"]), ("per-pixel line", predictions["per-pixel line"]),
         ("U-Net", predictions["U-Net"]), ("truth", x_test)]
-fig, axes = plt.subplots(len(rows), 1, figsize=(0.75 * SHOW + 1.5, 0.8 * len(rows) + 0.6))
-for ax, (label, imgs) in zip(axes, rows):
-    tiles = np.clip(np.asarray(imgs[:SHOW], np.float32), 0, 1).transpose(0, 2, 3, 1)
-    grid = np.ones((H + 2, SHOW * (W + 2), 3), np.float32)
-    for i, tile in enumerate(tiles):
-        grid[1:H + 1, i * (W + 2) + 1:i * (W + 2) + W + 1] = tile
-    ax.imshow(grid, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-axes[0].set_title("test images: what each method paints from the grey image", fontsize=10)
-fig.savefig(tut.path("colorized.png"), dpi=100, bbox_inches="tight")
-plt.close(fig)
+save_image_rows([(label, imgs[:SHOW]) for label, imgs in rows], tut.path("colorized.png"),
+                "test images: what each method paints from the grey image")
 tut.figure(tut.path("colorized.png"))
 
 fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 3, 3.4))
