@@ -19,6 +19,8 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError
 
+_MEDIAN_CHUNK = 500                   # images filtered together (memory: 500·k²·H·W values)
+
 
 def _images(x, name):
     x = np.asarray(x, dtype=np.float64)
@@ -51,9 +53,13 @@ def median_filter(x, size: int = 3) -> np.ndarray:
         raise ConfigError(f"size must be an odd integer ≥ 1, got {size!r}")
     x = _images(x, "x")
     r = size // 2
-    padded = np.pad(x, ((0, 0), (r, r), (r, r)), mode="reflect")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(1, 2))
-    return np.median(windows, axis=(-2, -1))
+    out = np.empty_like(x)
+    for start in range(0, len(x), _MEDIAN_CHUNK):         # k² copies of a chunk at a time
+        padded = np.pad(x[start:start + _MEDIAN_CHUNK], ((0, 0), (r, r), (r, r)),
+                        mode="reflect")
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(1, 2))
+        out[start:start + _MEDIAN_CHUNK] = np.median(windows, axis=(-2, -1))
+    return out
 
 
 class PixelwiseLinearColour:

@@ -36,9 +36,11 @@ MODEL_OPTIONS = [
     ("--channels", "channels", dict(type=positive_int, nargs=2,
                                     help="conv models: the two conv widths")),
     ("--k", "k", dict(type=positive_int, help="iwae, conv-iwae: importance samples per example")),
-    ("--corruption", "corruption", dict(choices=["gaussian", "masking"], help="dae")),
+    ("--corruption", "corruption", dict(choices=["gaussian", "masking", "watermark"],
+                                        help="dae")),
     ("--noise-level", "noise_level", dict(type=nonnegative_float,
-                                          help="dae: σ (gaussian) or p in [0, 1) (masking)")),
+                                          help="dae: σ (gaussian), p in [0, 1) (masking) or "
+                                               "the largest opacity in [0, 1] (watermark)")),
     ("--penalty", "penalty", dict(choices=["kl", "l1"], help="sparse-ae: the sparsity penalty")),
     ("--rho", "rho", dict(type=fraction, help="sparse-ae: target mean activation ρ")),
     ("--code-activation", "code_activation", dict(choices=ACTIVATION_NAMES,

@@ -11,7 +11,8 @@ from scratchvae.data.sprites import (FACTOR_NAMES, FACTOR_SIZES, SHAPES, all_spr
                                      factor_values, make_sprites, render_sprites)
 from scratchvae.data.cosine import cosine3d_clean, make_cosine3d, surface_metrics
 from scratchvae.data.corruption import (CORRUPTIONS, corrupt, corrupt_gaussian, corrupt_masking,
-                                        gaussian_noise, masking_mask)
+                                        corrupt_watermark, gaussian_noise, masking_mask,
+                                        watermark_marks)
 from scratchvae.data.datasets import dataset_names, find_dataset_dir, load_dataset, search_dirs
 from scratchvae.data.cifar10 import load_cifar10
 
@@ -21,7 +22,7 @@ __all__ = [
     "make_sprites", "render_sprites", "all_sprites", "factor_values",
     "SHAPES", "FACTOR_NAMES", "FACTOR_SIZES",
     "make_cosine3d", "cosine3d_clean", "surface_metrics",
-    "CORRUPTIONS", "corrupt", "corrupt_gaussian", "corrupt_masking", "gaussian_noise",
-    "masking_mask",
+    "CORRUPTIONS", "corrupt", "corrupt_gaussian", "corrupt_masking", "corrupt_watermark",
+    "gaussian_noise", "masking_mask", "watermark_marks",
     "load_dataset", "dataset_names", "find_dataset_dir", "search_dirs", "load_cifar10",
 ]

@@ -3,7 +3,8 @@
 
 Notation: N batch, D data dimensions, L code size.
 
-    corrupt:  x̃ = C(x)                  (N, D)   Gaussian x + σε, or masking x ⊙ m
+    corrupt:  x̃ = C(x)                  (N, D)   Gaussian x + σε, masking x ⊙ m, or a
+                                                 watermark (1 − a) ⊙ x + a·v
     encoder:  x̃ (N, D) → MLP → code (N, L)
     decoder:  code (N, L) → MLP → out (N, D)
     loss    = −log p(x | out)            the target is the CLEAN x
@@ -26,7 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.corruption import CORRUPTIONS, check_corruption, check_noise_level, corrupt
+from ..data.corruption import (CORRUPTIONS, check_corruption, check_noise_level, corrupt,
+                               watermark_image_shape)
 from ..errors import check_same_shape
 from ..functional.checks import check_choice, check_real
 from ..rng import as_rng
@@ -39,8 +41,10 @@ class DenoisingAE(Autoencoder):
     Args:
         input_dim, hidden, latent_dim, likelihood, activation, code_activation:
             as :class:`Autoencoder`.
-        corruption: "gaussian" (x + σε) or "masking" (each input set to 0 with probability p).
-        noise_level: σ ≥ 0 for "gaussian", p in [0, 1) for "masking". 0 makes it a plain AE.
+        corruption: "gaussian" (x + σε), "masking" (each input set to 0 with probability p)
+            or "watermark" (one text-like mark per image; D must be H·H pixels).
+        noise_level: σ ≥ 0 for "gaussian", p in [0, 1) for "masking", the largest opacity
+            a_max in [0, 1] for "watermark". 0 makes it a plain AE.
         seed: seeds the initial weights (the same weights as ``Autoencoder(seed=seed)``)
             and, separately, the corruption drawn during training.
         dtype: float32 (default) or float64.
@@ -58,9 +62,13 @@ class DenoisingAE(Autoencoder):
         if corruption == "gaussian":
             check_real(noise_level, "noise_level", 0,
                        hint="the std σ of the Gaussian noise must be ≥ 0 (e.g. 0.3)")
-        else:
+        elif corruption == "masking":
             check_real(noise_level, "noise_level", 0, 1, high_open=True,
                        hint="the masking probability p must be in [0, 1) (e.g. 0.25)")
+        else:
+            check_real(noise_level, "noise_level", 0, 1,
+                       hint="the largest watermark opacity must be in [0, 1] (e.g. 0.7)")
+            watermark_image_shape(input_dim)                  # marks need square images
         super().__init__(input_dim, hidden, latent_dim, likelihood, activation, code_activation,
                          seed, dtype)
         self.corruption = check_corruption(corruption)
