@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from scratchvae.analysis.image_metrics import PixelwiseLinearColour
-from scratchvae.data.colour import BASE_COLOURS, colour_sprites, luminance
+from scratchvae.data.colour import BASE_COLOURS, colour_sprites
+from scratchvae.functional.colour import luminance
 from scratchvae.data.sprites import make_sprites
 from scratchvae.errors import ConfigError, ShapeError
 

@@ -50,7 +50,8 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from scratchvae.analysis.image_metrics import PixelwiseLinearColour, psnr  # noqa: E402
-from scratchvae.data.colour import default_colour_set, load_colour_images, luminance  # noqa: E402
+from scratchvae.data.colour import default_colour_set, load_colour_images  # noqa: E402
+from scratchvae.functional.colour import luminance  # noqa: E402
 from scratchvae.models import Colorizer  # noqa: E402
 from scratchvae.plots import save_image_rows  # noqa: E402
 from scratchvae.train import TrainConfig, Trainer  # noqa: E402

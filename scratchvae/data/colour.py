@@ -1,7 +1,8 @@
 """Colour for colorization: luminance, and a coloured version of the sprites that needs no files.
 
 Notation: colour images x (N, 3, H, W) in [0, 1], channels (R, G, B). Luminance (ITU-R BT.601,
-the weights of JPEG's Y and of every "convert to greyscale"):
+the weights of JPEG's Y and of every "convert to greyscale"; computed by
+:func:`scratchvae.functional.colour.luminance`, beside the colorizer's colour map):
 
     L = 0.299 R + 0.587 G + 0.114 B              (N, 1, H, W), in [0, 1]
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError, ShapeError
-from ..functional.colour import LUMA, luminance  # noqa: F401 - the data-side names
 from ..rng import as_rng
 from .cifar10 import find_cifar10, load_cifar10
 from .sprites import SPLITS as SPRITE_SPLITS, make_sprites
