@@ -11,7 +11,7 @@ prior's mean and standard deviation in dimension l, K_l the largest grid index k
 
 Bin j of dimension l (the values whose rounding is j) has, under the prior N(m_l, σ_l²),
 
-    P_l(j) = Φ((j + ½)Δ / σ_l) − Φ((j − ½)Δ / σ_l),    the two end bins also taking the tails,
+    P_l(j) = Φ((j + ½)Δ / σ_l) − Φ((j − ½)Δ / σ_l),   the end bins also taking the tails,
 
 turned into integer frequencies that keep every bin codable. The prior must be known to
 the decoder without the image: it is part of the codec, like the decoder's weights —
@@ -29,9 +29,10 @@ and costs almost nothing, so the step also decides how many components are worth
 
 The rate of an image is the length of its own code — a real file size, not an estimate.
 No header or length field is needed: the number of symbols is L, fixed by the model, and
-the decoder reads exactly that many (a file holding many images would also need
-each one's length, or one code for them all). Decoding is exact: the decoder recovers the integers
-q that the encoder coded, and from them the same ĉ and x̂ (tested on every image of a batch).
+the decoder reads exactly that many (a file holding many images would also need each
+one's length, or one code for them all). Decoding is exact: the decoder recovers the
+integers q that the encoder coded, and from them the same ĉ and x̂ (tested on every image
+of a batch). Tutorial 17 compares these real bits with the ELBO's KL term.
 """
 from __future__ import annotations
 
