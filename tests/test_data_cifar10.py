@@ -152,3 +152,14 @@ def test_a_bad_or_failed_download_writes_nothing(archive, monkeypatch, tmp_path)
     with pytest.raises(DataError, match="more than 100"):
         c10.load_cifar10(root=tmp_path, download=True)
     assert list(tmp_path.iterdir()) == []                            # no file, no temp file
+
+
+def test_colour_images_read_cifar10_as_floats_in_the_unit_range(archive, tmp_path):
+    from scratchvae.data.colour import default_colour_set, load_colour_images
+    (tmp_path / c10.ARCHIVE).write_bytes(archive)
+    assert c10.find_cifar10(tmp_path) == tmp_path / c10.ARCHIVE
+    assert default_colour_set(tmp_path) == "cifar10"
+    x, y = load_colour_images("cifar10", "test", root=tmp_path)
+    assert x.shape == (N, 3, 32, 32) and x.dtype == np.float32 and y.tolist() == list(range(N))
+    np.testing.assert_allclose(x[1, :, 5, 5], np.array([51, 101, 200]) / 255, rtol=1e-6)
+    assert 0 <= x.min() and x.max() <= 1
