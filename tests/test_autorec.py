@@ -99,3 +99,29 @@ def test_matrix_factorization_learns_and_beats_the_mean():
         MatrixFactorization().predict()
     with pytest.raises(ConfigError, match="l2"):
         MatrixFactorization(l2=0)
+
+
+def test_matrix_factorization_predicts_the_mean_for_a_cold_item_or_user():
+    from scratchvae.analysis.matrix_factorization import MatrixFactorization
+    R, M = make_ratings(n_users=60, n_items=40, density=0.2, seed=6)
+    train = M.copy()
+    train[5] = False                                           # item 5: no training rating
+    train[:, 7] = False                                        # user 7: none either
+    mf = MatrixFactorization(rank=4, l2=2.0, iterations=5, seed=0)
+    mf.fit(R, train)
+    mu = R[train].astype(np.float64).mean()
+    np.testing.assert_allclose(mf.predict()[5], mu, rtol=1e-12)
+    np.testing.assert_allclose(mf.predict()[:, 7], mu, rtol=1e-12)
+    with pytest.raises(ShapeError, match="no observed rating"):
+        mf.fit(R, np.zeros_like(M))
+
+
+def test_the_synthetic_truth_is_the_noise_free_preference_behind_the_stars():
+    R, M = make_ratings(n_users=80, n_items=50, seed=7)
+    R2, M2, truth = make_ratings(n_users=80, n_items=50, seed=7, return_truth=True)
+    np.testing.assert_array_equal(R, R2)                       # the same draws
+    np.testing.assert_array_equal(M, M2)
+    assert truth.shape == R.shape and truth.dtype == np.float32
+    R0, M0, truth0 = make_ratings(n_users=80, n_items=50, noise=0.0, seed=7, return_truth=True)
+    np.testing.assert_array_equal(R0[M0], np.clip(np.rint(truth0[M0]), 1, 5))
+    assert np.corrcoef(truth[M], R[M])[0, 1] > 0.7              # the stars follow the truth

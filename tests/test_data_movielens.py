@@ -111,3 +111,12 @@ def test_the_parsed_matrix_matches_the_lines():
     rows = ml.parse_ratings("\n".join(LINES).encode(), "\t", "test")
     R, M = ml.ratings_matrix(rows)
     assert np.array_equal(np.sort(R[M]), np.sort(rows[:, 2]).astype(np.float32))
+
+
+def test_the_ids_of_rows_and_columns_come_back_when_asked(fake_set, tmp_path):
+    assert ml.find_movielens("ml-100k", root=tmp_path) is None
+    (tmp_path / "ml-100k.zip").write_bytes(fake_set)
+    assert ml.find_movielens("ml-100k", root=tmp_path) == tmp_path / "ml-100k.zip"
+    R, M, items, users = ml.load_movielens("ml-100k", root=tmp_path, return_ids=True)
+    assert items.tolist() == [10, 20, 30] and users.tolist() == [1, 2, 3]
+    assert R[list(items).index(30), list(users).index(1)] == 4       # "1\t30\t4"

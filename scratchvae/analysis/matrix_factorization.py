@@ -14,6 +14,9 @@ fixed one for every user, each solved exactly (r × r normal equations):
 
 Each half-step cannot increase the objective, so the alternation converges (to a local
 minimum); it is deterministic given the seed of the initial Q.
+
+Cold start: an item (or user) without a single observed rating has the ridge solution
+p_i = (λ I)⁻¹ 0 = 0, so it is predicted μ, the mean rating — no special case in the code.
 """
 from __future__ import annotations
 
@@ -61,8 +64,8 @@ class MatrixFactorization:
         if R.ndim != 2 or R.shape != M.shape:
             raise ShapeError(f"R and mask must be (items, users) of one shape, got "
                              f"{R.shape} and {M.shape}")
-        if not (M.any(axis=0).all() and M.any(axis=1).all()):
-            raise ShapeError("every item and every user needs at least one observed rating")
+        if not M.any():
+            raise ShapeError("the mask has no observed rating; nothing to fit")
         self.mu = float(R[M].mean())
         self.Q = as_rng(self.seed).normal(0, 0.1, (R.shape[1], self.rank))
         history = []

@@ -122,16 +122,18 @@ def parse_ratings(text: bytes, separator: str, source: str) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64)
 
 
-def ratings_matrix(rows: np.ndarray):
+def ratings_matrix(rows: np.ndarray, return_ids: bool = False):
     """(R, M): ratings (items, users) float32 (0 where unrated) and the observed mask,
-    dropping ids no one rated. A user who rated an item twice keeps the later line."""
+    dropping ids no one rated. A user who rated an item twice keeps the later line.
+    With ``return_ids=True`` also the file's ids of the rows and columns: (R, M, item
+    ids (I,), user ids (U,)), both increasing."""
     users, u_idx = np.unique(rows[:, 0], return_inverse=True)
     items, i_idx = np.unique(rows[:, 1], return_inverse=True)
     R = np.zeros((len(items), len(users)), dtype=np.float32)
     R[i_idx, u_idx] = rows[:, 2]
     M = np.zeros(R.shape, dtype=bool)
     M[i_idx, u_idx] = True
-    return R, M
+    return (R, M, items, users) if return_ids else (R, M)
 
 
 def _locate(name: str, root):
@@ -143,6 +145,12 @@ def _locate(name: str, root):
         if extracted.is_file():
             return extracted, "ratings"
     return None, None
+
+
+def find_movielens(name: str, root=None) -> Path | None:
+    """The archive or ratings file of ``name`` where the search paths hold one, else None
+    (nothing is read or checked: :func:`load_movielens` does that)."""
+    return _locate(name, root)[0]
 
 
 def _download(spec: MovieLens, root) -> Path:
@@ -166,8 +174,10 @@ def _download(spec: MovieLens, root) -> Path:
     return target
 
 
-def load_movielens(name: str = "ml-100k", root=None, download: bool = False):
-    """(R, M) of MovieLens ``name`` (module docstring): ratings (items, users) and the mask.
+def load_movielens(name: str = "ml-100k", root=None, download: bool = False,
+                   return_ids: bool = False):
+    """(R, M) of MovieLens ``name`` (module docstring): ratings (items, users) and the mask;
+    with ``return_ids=True`` (R, M, item ids, user ids), the ids as the files number them.
 
     Raises DataError when the files are missing (naming where they were looked for, the
     URL and ``download=True``), corrupt, of another version, or malformed.
@@ -185,4 +195,4 @@ def load_movielens(name: str = "ml-100k", root=None, download: bool = False):
         text = _ratings_from_archive(path, spec)
     else:
         text = _read_capped(path, spec.max_member_bytes, Path(spec.member).name)
-    return ratings_matrix(parse_ratings(text, spec.separator, str(path)))
+    return ratings_matrix(parse_ratings(text, spec.separator, str(path)), return_ids)

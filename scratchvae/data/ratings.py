@@ -27,10 +27,14 @@ from ..rng import as_rng
 
 
 def make_ratings(n_users: int = 600, n_items: int = 400, rank: int = 8,
-                 density: float = 0.06, noise: float = 0.5, seed: int = 0):
+                 density: float = 0.06, noise: float = 0.5, seed: int = 0,
+                 return_truth: bool = False):
     """(R, M): ratings (I, U) float32 in {1, …, 5} (0 where unobserved) and the boolean mask.
 
     Defaults give a MovieLens-100K-like matrix: 6 % observed, a few dozen ratings per user.
+    With ``return_truth=True`` also the noise-free preferences (I, U) float32,
+    3.5 + a_i + b_u + 1.2 (A Bᵀ)_iu for every item and user, observed or not: what a
+    recommender should recover (the same draws: R and M do not change).
     """
     for name, value in (("n_users", n_users), ("n_items", n_items), ("rank", rank)):
         if isinstance(value, bool) or int(value) != value or value < 1:
@@ -45,7 +49,8 @@ def make_ratings(n_users: int = 600, n_items: int = 400, rank: int = 8,
     A = rng.normal(0, 1 / np.sqrt(r), (I, r))
     B = rng.normal(0, 1 / np.sqrt(r), (U, r))
     a, b = rng.normal(0, 0.4, I), rng.normal(0, 0.3, U)
-    raw = 3.5 + a[:, None] + b[None, :] + 1.2 * (A @ B.T) + noise * rng.standard_normal((I, U))
+    truth = 3.5 + a[:, None] + b[None, :] + 1.2 * (A @ B.T)
+    raw = truth + noise * rng.standard_normal((I, U))
     stars = np.clip(np.rint(raw), 1, 5)
     w = rng.lognormal(-0.5, 1.0, I)                  # popularity (mean 1)
     v = rng.lognormal(-0.18, 0.6, U)                 # activity (mean 1)
@@ -60,7 +65,7 @@ def make_ratings(n_users: int = 600, n_items: int = 400, rank: int = 8,
         else:
             mask[idx, other] = True
     R = np.where(mask, stars, 0).astype(np.float32)
-    return R, mask
+    return (R, mask, truth.astype(np.float32)) if return_truth else (R, mask)
 
 
 def split_ratings(mask, test_fraction: float = 0.1, seed: int = 0):
