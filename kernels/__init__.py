@@ -39,6 +39,8 @@ conv            im2col / col2im on NHWC memory beside their loop-nest references
 elementwise     fused one-pass ReLU forward/backward, stable BCE from logits with its
                 gradient, and the Adam update, each beside its NumPy reference.
 errors          the error classes.
+target          the vector width LLVM compiles for: 512-bit on Intel's AVX-512 servers,
+                where LLVM's own tuning prefers 256 (``SCRATCHVAE_VECTOR_WIDTH``).
 
 The library reaches these through one switch, ``scratchvae.backend.cpu_kernels()``
 ("numba" by default, "numpy" for the reference path).

@@ -62,6 +62,7 @@ Measurements: docs/kernels/conv.md.
 from __future__ import annotations
 
 import numpy as np
+from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
 from numba import njit, prange
 
 from .errors import KernelShapeError

@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
 from numba import njit, prange
 
 __all__ = ["flat_views", "relu_forward", "relu_backward", "bce_logits", "adam_update",

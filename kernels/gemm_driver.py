@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import types as pytypes
 
+from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
 import numba
 import numpy as np
 from numba import njit, prange

@@ -38,6 +38,7 @@ No fastmath here: packing is copying. Measurements: docs/kernels/gemm.md.
 """
 from __future__ import annotations
 
+from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
 from numba import njit
 
 from .gemm_tiles import MR, NR

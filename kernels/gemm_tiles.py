@@ -52,6 +52,7 @@ after any change here. Measurements: docs/kernels/gemm.md.
 """
 from __future__ import annotations
 
+from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
 from numba import njit
 
 from .registers import make_register_tile

@@ -62,6 +62,7 @@ Measurements and what was tried: docs/kernels/gemm.md.
 """
 from __future__ import annotations
 
+from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
 import numba
 import numpy as np
 from numba import njit

@@ -44,6 +44,7 @@ Measurements (against the slab GEMM and OpenBLAS): docs/kernels/gemm.md.
 from __future__ import annotations
 
 import numpy as np
+from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
 from numba import njit
 
 from .registers import make_register_tile

@@ -17,6 +17,7 @@ return a dangling stack pointer).
 """
 from __future__ import annotations
 
+from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
 import numba
 import numpy as np
 from numba import types

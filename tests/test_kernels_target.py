@@ -1,0 +1,55 @@
+"""The vector-width choice of kernels/target.py, each case in a fresh process (Numba reads
+its CPU features once, at the first compilation, so the choice is per process)."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+PROBE = ("import numba, llvmlite.binding as ll; from kernels import target; "
+         "print(target.vector_width(), numba.config.CPU_FEATURES, "
+         "'+avx512f' in ll.get_host_cpu_features().flatten().split(','), ll.get_host_cpu_name())")
+
+
+def probe(**env):
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("SCRATCHVAE_VECTOR_WIDTH", "NUMBA_CPU_FEATURES")}
+    proc = subprocess.run([sys.executable, "-c", PROBE], env={**clean, **env},
+                          capture_output=True, text=True, timeout=120)
+    return proc
+
+
+def test_256_keeps_the_host_choice_and_512_lifts_the_preference_on_avx512():
+    chosen, features, _, _ = probe(SCRATCHVAE_VECTOR_WIDTH="256").stdout.split()
+    assert chosen == "host" and features == "None"
+    chosen, features, avx512, _ = probe(SCRATCHVAE_VECTOR_WIDTH="512").stdout.split()
+    if avx512 == "True":
+        assert chosen == "512" and features.endswith(",-prefer-256-bit")
+        assert "+avx512f" in features.split(",")
+    else:                                             # nothing to lift without AVX-512
+        assert chosen == "host" and features == "None"
+
+
+def test_auto_lifts_it_only_on_the_listed_cpus():
+    from kernels.target import WIDE_CPUS
+    chosen, _, avx512, name = probe().stdout.split()
+    assert chosen == ("512" if avx512 == "True" and name in WIDE_CPUS else "host")
+
+
+def test_the_users_numba_features_win_and_a_bad_choice_is_refused():
+    chosen, features, _, _ = probe(NUMBA_CPU_FEATURES="+sse2").stdout.split()
+    assert chosen == "user" and features == "+sse2"
+    proc = probe(SCRATCHVAE_VECTOR_WIDTH="1024")
+    assert proc.returncode != 0
+    assert "SCRATCHVAE_VECTOR_WIDTH='1024': choose one of" in proc.stderr
+
+
+@pytest.mark.parametrize("module", ["conv", "elementwise", "gemm_driver", "gemm_pack",
+                                    "gemm_tiles", "matmul", "matmul_stream", "registers"])
+def test_every_kernel_module_sets_the_width_before_it_compiles(module):
+    import importlib
+    source = importlib.util.find_spec(f"kernels.{module}").origin
+    text = open(source).read()
+    first_numba_import = re.search(r"^(import numba|from numba)", text, re.M).start()
+    assert text.index("from . import target") < first_numba_import
