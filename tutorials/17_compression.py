@@ -64,7 +64,7 @@ from scratchvae.compression import (
 )
 from scratchvae.distributions import kl_standard_normal
 from scratchvae.models import VAE
-from scratchvae.plots import image_grid, plt
+from scratchvae.plots import plt, save_image_rows
 from scratchvae.train import TrainConfig, Trainer
 from scratchvae.tutorial import Tutorial
 
@@ -318,18 +318,11 @@ for group in ("low", "jpeg"):
         rate = run.get("ecs_bits", run.get("bits"))
         label = name.split(",")[0]
         rows.append((f"{label} {rate:.0f} bits\n{run['psnr']:.1f} dB", examples[key_of(run)]))
-fig, axes = plt.subplots(len(rows), 1, figsize=(7.2, 0.75 * len(rows) + 0.6))
-for ax, (label, imgs) in zip(axes, rows):
-    ax.imshow(image_grid(as_image(imgs).reshape(-1, *shape), nrow=10), cmap="gray", vmin=0,
-              vmax=1, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-axes[0].set_title(f"rows 2–3: ≈{LOW_RATE} bits per image; rows 4–6: near JPEG's smallest, "
-                  f"quality {jpeg_low['quality']} (the settings closest to its "
-                  f"{jpeg_low['ecs_bits']:.0f} bits)", fontsize=9)
-fig.savefig(tut.path("reconstructions.png"), dpi=100, bbox_inches="tight")
-plt.close(fig)
+save_image_rows([(label, as_image(imgs).reshape(-1, *shape)) for label, imgs in rows],
+                tut.path("reconstructions.png"),
+                f"rows 2–3: ≈{LOW_RATE} bits per image; rows 4–6: near JPEG's smallest, "
+                f"quality {jpeg_low['quality']} (the settings closest to its "
+                f"{jpeg_low['ecs_bits']:.0f} bits)", fontsize=8)
 tut.figure(tut.path("reconstructions.png"))
 
 # ------------------------------------------------------------------ results
