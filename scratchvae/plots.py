@@ -87,17 +87,19 @@ def save_reconstructions(x, x_hat, path, image_shape=(28, 28), n: int = 8) -> Pa
                            title="top: data   bottom: reconstruction")
 
 
-def save_loss_curves(history: list[dict], path) -> Path:
-    """One panel per loss term, train and validation curves against epochs."""
+def save_loss_curves(history: list[dict], path, unit: str = "nats",
+                     val_label: str = "validation") -> Path:
+    """One panel per loss term, train and validation curves against epochs; ``unit``
+    names what the terms measure (nats for a likelihood, "squared error per image"...)."""
     terms = [k[len("train_"):] for k in history[0] if k.startswith("train_")]
     fig, axes = plt.subplots(1, len(terms), figsize=(4 * len(terms), 3.2), squeeze=False)
     epochs = [r["epoch"] for r in history]
     for ax, term in zip(axes[0], terms):
         ax.plot(epochs, [r[f"train_{term}"] for r in history], "o-", label="train", ms=3)
         if f"val_{term}" in history[0]:
-            ax.plot(epochs, [r[f"val_{term}"] for r in history], "s--", label="validation", ms=3)
+            ax.plot(epochs, [r[f"val_{term}"] for r in history], "s--", label=val_label, ms=3)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"{term} (nats)" if term != "loss" else "loss (nats)")
+        ax.set_ylabel(f"{term} ({unit})")
         ax.set_title(term)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -24,3 +24,10 @@ def test_image_rows_draw_grey_and_colour_rows_into_one_png(tmp_path):
     path = save_image_rows(rows, tmp_path / "sub" / "rows.png", "title")
     image = mpimg.imread(path)
     assert path.is_file() and image.ndim == 3 and image.shape[0] > 50
+
+
+def test_loss_curves_draw_one_panel_per_term(tmp_path):
+    from scratchvae.plots import save_loss_curves
+    history = [{"epoch": e, "train_loss": 3.0 / e, "val_loss": 3.5 / e} for e in (1, 2, 3)]
+    path = save_loss_curves(history, tmp_path / "loss.png", unit="squared error", val_label="test")
+    assert path.is_file() and mpimg.imread(path).shape[0] > 50

@@ -53,7 +53,7 @@ from scratchvae.analysis.image_metrics import PixelwiseLinearColour, psnr  # noq
 from scratchvae.data.colour import default_colour_set, load_colour_images  # noqa: E402
 from scratchvae.functional.colour import luminance  # noqa: E402
 from scratchvae.models import Colorizer  # noqa: E402
-from scratchvae.plots import save_image_rows  # noqa: E402
+from scratchvae.plots import save_image_rows, save_loss_curves  # noqa: E402
 from scratchvae.train import TrainConfig, Trainer  # noqa: E402
 from scratchvae.tutorial import Tutorial  # noqa: E402
 
@@ -90,19 +90,8 @@ history = Trainer(model, (flat(L_train), flat(x_train)), (flat(L_test), flat(x_t
 for record in history:
     tut.say(f"epoch {record['epoch']}: train {record['train_loss']:.2f}, "
             f"test {record['val_loss']:.2f} (squared error per image)")
-fig, ax = plt.subplots(figsize=(4.5, 3.2))
-epochs = [r["epoch"] for r in history]
-ax.plot(epochs, [r["train_loss"] for r in history], "o-", ms=3, label="train")
-ax.plot(epochs, [r["val_loss"] for r in history], "s--", ms=3, label="test")
-ax.set_xlabel("epoch")
-ax.set_ylabel("squared error per image")
-ax.set_title("U-Net colorizer: training", fontsize=10)
-ax.grid(alpha=0.3)
-ax.legend(fontsize=8)
-fig.tight_layout()
-fig.savefig(tut.path("loss.png"), dpi=100)
-plt.close(fig)
-tut.figure(tut.path("loss.png"))
+tut.figure(save_loss_curves(history, tut.path("loss.png"), unit="squared error per image",
+                            val_label="test"))
 
 # -------------------------------------------------------------- the three answers
 predictions = {

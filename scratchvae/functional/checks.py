@@ -244,15 +244,17 @@ def check_choice(value, name: str, choices) -> str:
     return value
 
 
-def check_dtype(dtype, name: str = "dtype") -> np.dtype:
-    """float32 or float64 as a ``np.dtype`` (DTypeError for anything else)."""
+def check_dtype(dtype, name: str = "dtype",
+                hint: str = "the layers, kernels and losses compute in one of those two"
+                ) -> np.dtype:
+    """float32 or float64 as a ``np.dtype`` (DTypeError for anything else, ending in
+    ``hint``)."""
     try:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
     if dt is None or dt not in FLOAT_DTYPES:          # (None == a dtype can be True)
-        raise DTypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}; "
-                         f"the layers, kernels and losses compute in one of those two")
+        raise DTypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}; {hint}")
     return dt
 
 

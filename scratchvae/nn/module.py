@@ -36,8 +36,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..backend import check_device, to_device, to_numpy
-from ..errors import CheckpointError, ConfigError, DTypeError
-from ..functional.checks import FLOAT_DTYPES, check_floating, check_grad
+from ..errors import CheckpointError, ConfigError
+from ..functional.checks import FLOAT_DTYPES, check_dtype, check_floating, check_grad
 
 _F32, _F64 = FLOAT_DTYPES
 
@@ -188,13 +188,8 @@ class Module:
 
     def astype(self, dtype):
         """Cast every parameter, gradient and buffer to ``dtype`` (float32/float64)."""
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            dt = None
-        if dt is None or dt not in FLOAT_DTYPES:      # (None == a dtype can be True)
-            raise DTypeError(f"a model can only be cast to np.float32 or np.float64, got "
-                             f"{dtype!r}; e.g. model.astype(np.float64) for gradient checks")
+        dt = check_dtype(dtype, "the dtype a model is cast to",
+                         "e.g. model.astype(np.float64) for gradient checks")
         return self._map_arrays(lambda a: a.astype(dt))
 
     def to(self, device: str):
