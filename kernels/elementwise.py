@@ -98,8 +98,20 @@ def _relu_backward_py(dy, mask, dx):
         dx[i] = dy[i] if mask[i] else dy[i] * 0   # as NumPy's dy·mask
 
 
+def _relu_backward_4d_py(dy, mask, dx):
+    """dx = dy · mask on 4-D arrays of any strides, walked in dy's (and dx's) memory
+    order: the axes arrive permuted so that the last one is dy's innermost."""
+    A, B, C, D = dy.shape
+    for a in prange(A):
+        for b in range(B):
+            for c in range(C):
+                for d in range(D):
+                    dx[a, b, c, d] = dy[a, b, c, d] if mask[a, b, c, d] else dy[a, b, c, d] * 0
+
+
 _relu_forward = njit(parallel=True, cache=True)(_relu_forward_py)
 _relu_backward = njit(parallel=True, cache=True)(_relu_backward_py)
+_relu_backward_4d = njit(parallel=True, cache=True)(_relu_backward_4d_py)
 
 
 def relu_forward(x):
@@ -114,12 +126,22 @@ def relu_forward(x):
 
 
 def relu_backward(dy, mask):
-    """dx = dy · mask in one pass; None if dy and mask do not share a memory order."""
+    """dx = dy · mask in one pass, dx in dy's memory order.
+
+    dy and mask in one memory order: one flat pass. In two orders (4-D only), a strided
+    pass in dy's order: e.g. after an ``Unflatten`` the mask is NCHW (the dense layer's
+    output) while dy comes back NHWC from the transposed conv, and NumPy's mixed-order
+    multiply took 0.8 ms on the conv VAE's (128, 64, 7, 7). None for other layouts.
+    """
     dx = np.empty_like(dy)
     views = flat_views(dy, mask, dx)
-    if views is None:
+    if views is not None:
+        _relu_backward(*views)
+        return dx
+    if dy.ndim != 4 or mask.shape != dy.shape or not flat_views(dy, dx):
         return None
-    _relu_backward(*views)
+    order = sorted(range(4), key=lambda i: -dy.strides[i])      # dy's axes, outer to inner
+    _relu_backward_4d(dy.transpose(order), mask.transpose(order), dx.transpose(order))
     return dx
 
 

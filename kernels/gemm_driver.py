@@ -74,6 +74,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .blocking import KC, MC, NC
 from .gemm_pack import _pack_a_panel, _pack_b_panel, _pack_b_rows
 from .gemm_reference import _check_operands
 from .gemm_tiles import (MR, NR, _macro_kernel_full, _macro_kernel_half,
@@ -84,16 +85,10 @@ __all__ = ["matmul_numba", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS", "KSPLIT_K_RAT
            "KSPLIT_MIN_K", "KSPLIT_MAX_MN", "long_k", "use_ksplit"]
 
 # ----------------------------------------------------------------------- constants
-# Depth of one packed K slice: the B micro-panel (KC, NR) is 32 KiB at float32, 2/3 of
-# a 48 KiB L1; float64 (64 KiB, spilling to L2) still preferred it to 128. One KC in
-# elements serves both dtypes.
-KC = 256
-# Rows of A per task (a multiple of MR): the A block (MC, KC) should live in L2 (1 MiB
-# per core): 288 KiB at float32, 576 KiB at float64.
-MC = 288
-# Columns of C per task (a multiple of NR): caps a task's B block (KC, NC) at 512 KiB
-# float32, in L2/L3, and keeps tasks small enough to balance.
-NC = 512
+# KC, MC, NC: the cache blocking, sized from this machine's L2 at import
+# (``kernels/blocking.py``: KC = 256 always; MC = 288, NC = 512 for a 1 MiB L2).
+# MC and NC reach the compiled code as arguments, never as compile-time constants, so a
+# kernel cached on disk on one machine is right on another.
 # Below this many flops (2*M*N*K) the serial build runs: the two parallel regions
 # (packing, tiles) cost more to start and join than they save.
 PARALLEL_MIN_FLOPS = 4_000_000
@@ -102,26 +97,35 @@ PARALLEL_MIN_FLOPS = 4_000_000
 KSPLIT_K_RATIO = 8
 KSPLIT_MIN_K = 4 * KC
 KSPLIT_MAX_MN = 65_536
+# Packing one A panel (MR x K) costs about half of multiplying it by one B panel
+# (per k: six scalar loads and stores against twelve vector FMAs).
+PACK_A_COST = 0.5
 
 
 # ----------------------------------------------------------------------- task grid
-def _task_grid_py(npa, npb, nthreads):
+def _task_grid_py(npa, npb, nthreads, mc, nc):
     """(mb, nb): split npa MR-panels into mb blocks and npb NR-panels into nb blocks.
 
-    Blocks hold at most MC rows and NC columns. Among the grids up to 2*nthreads
-    blocks finer in each direction, pick the one whose slowest thread finishes
-    first: prange hands each thread a contiguous chunk of ceil(T/nthreads) of the
-    T = mb*nb tasks, and a task costs ~ (its panels of A) x (its panels of B).
-    E.g. M = 128, N = 400 (22 x 13 panels) on 2 threads: 2 x 1 (11 | 11 A panels),
-    not 1 x 2 (7 | 6 B panels, 8 % slower in the worst task).
+    Blocks hold at most mc rows and nc columns (MC, NC). Among the grids up to
+    2*nthreads blocks finer in each direction, pick the one whose slowest thread
+    finishes first: prange hands each thread a contiguous chunk of ceil(T/nthreads)
+    of the T = mb*nb tasks, and a task costs
+
+        (its A panels) x (its B panels + PACK_A_COST)
+
+    in units of one A panel times one B panel: every task packs its own A panels,
+    so a grid that cuts N into nb blocks packs all of A nb times. E.g. M = 6272,
+    N = 64 (1046 x 2 panels) on 2 threads: 22 x 1, not 22 x 2 (which packs A twice;
+    measured 208 vs 186 GFLOP/s); M = 128, N = 784 with NC = 1024: 2 x 1, not
+    2 x 5 (148 vs 112 GFLOP/s).
     """
-    mb0 = max(1, -(-(npa * MR) // MC))
-    nb0 = max(1, -(-(npb * NR) // NC))
-    best_mb, best_nb, best_cost = mb0, nb0, -1
+    mb0 = max(1, -(-(npa * MR) // mc))
+    nb0 = max(1, -(-(npb * NR) // nc))
+    best_mb, best_nb, best_cost = mb0, nb0, -1.0
     for nb in range(nb0, min(npb, nb0 + 2 * nthreads) + 1):    # ties: split M (its
         for mb in range(mb0, min(npa, mb0 + 2 * nthreads) + 1):  # panels are all equal)
             tasks = mb * nb
-            cost = -(-tasks // nthreads) * -(-npa // mb) * -(-npb // nb)
+            cost = -(-tasks // nthreads) * -(-npa // mb) * (-(-npb // nb) + PACK_A_COST)
             if best_cost < 0 or cost < best_cost:
                 best_mb, best_nb, best_cost = mb, nb, cost
     return best_mb, best_nb
@@ -131,13 +135,15 @@ _task_grid = njit(cache=True)(_task_grid_py)
 
 
 # ----------------------------------------------------------------- the C-split GEMM
-def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, nthreads):
+def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, mc, nc,
+             nthreads):
     """C (M, N) = A (M, K) @ B (K, N) on flat buffers; see the module docstring.
 
     a, b: flat buffers with element offsets and positive element strides;
     c: (M*N,) row-major output, fully overwritten (K >= 1).
-    kc_max: the K slice length (KC); nthreads: threads the packing and the task
-    grid are split for (1 in the serial build).
+    kc_max: the K slice length (KC); mc, nc: the largest task block (MC, NC);
+    nthreads: threads the packing and the task grid are split for (1 in the serial
+    build).
     """
     npa = (M + MR - 1) // MR                         # A panels of MR rows
     npb = (N + NR - 1) // NR                         # B panels of NR columns
@@ -147,7 +153,7 @@ def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, nth
         for q in range(t * npb // nthreads, (t + 1) * npb // nthreads):
             _pack_b_panel(b, b_off, b_rs, b_cs, K, N, q, bp)
 
-    mb, nb = _task_grid(npa, npb, nthreads)
+    mb, nb = _task_grid(npa, npb, nthreads, mc, nc)
     nkb = (K + kc_max - 1) // kc_max                 # K slices, balanced in length
     kc_cap = (K + nkb - 1) // nkb                    # the longest slice
     # One B panel and A's rows contiguous: every A element is used once, so A is
@@ -161,7 +167,7 @@ def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, nth
         q0 = bj * npb // nb
         q1 = (bj + 1) * npb // nb
         # A is packed per task and per K slice, into a task-local block of at most
-        # MC x KC (288 KiB float32): packed, then used at once while it is in L2.
+        # MC x KC (9/32 of L2): packed, then used at once while it is in L2.
         # The task works on the sub-matrix starting at row p0*MR: its panels are
         # numbered from 0, and C and M are offset to match.
         npan = p1 - p0
@@ -384,5 +390,5 @@ def matmul_numba(A, B, out=None, parallel=None):
             _gemm_slab(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC)
         return C
     gemm = _gemm_parallel if parallel and nthreads > 1 else _gemm_serial
-    gemm(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC, nthreads)
+    gemm(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC, MC, NC, nthreads)
     return C

@@ -109,6 +109,6 @@ def parallel_diagnostics(level=4, dtype=np.float32):
     A = np.ones((M, K), dtype=dtype)
     B = np.ones((K, N), dtype=dtype)
     C = np.empty((M, N), dtype=dtype)
-    gemm(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC,
+    gemm(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC, MC, NC,
          numba.get_num_threads())
     gemm.parallel_diagnostics(level=level)

@@ -19,6 +19,9 @@ The dispatch, in one place. An op whose body is its NumPy reference is decorated
            "cuda"   CuPy float32/float64 arrays of one dtype
            "numpy"  anything else, or the CPU path "numpy"
 
+(Boolean arrays, such as a ReLU's mask, go with the device of the others and do not count
+as a second dtype.)
+
 and runs ``KERNELS[name][path]`` — a function of ``kernels/`` with the op's own signature —
 if there is one and its condition holds; otherwise the reference body. One convention
 for "not available": a kernel returns None when it cannot take these arrays (a layout it
@@ -238,11 +241,19 @@ def path_of(*args) -> str:
             return "numpy"                 # another array type (a subclass, a memmap view)
         else:
             continue
-        if path is None:
+        if a.dtype == np.bool_:            # a mask: its device counts, not its dtype
+            if path is None:
+                path = p
+            elif p != path:
+                return "numpy"
+            continue
+        if dtype is None:
+            if path is not None and p != path:
+                return "numpy"
             path, dtype = p, a.dtype
         elif p != path or a.dtype != dtype:
             return "numpy"                 # mixed devices or dtypes: the reference decides
-    if path is None or dtype not in _FLOAT_DTYPES:
+    if dtype is None or dtype not in _FLOAT_DTYPES:      # (no float array: nothing to run)
         return "numpy"
     if path == "numba" and _cpu_kernels != "numba":
         return "numpy"

@@ -170,6 +170,9 @@ def test_dispatch_runs_the_kernel_the_reference_or_the_reference_after_a_refusal
     assert calls == ["kernel"]                                          # numpy path: no kernel
     assert backend.path_of(x.astype(np.float16)) == "numpy"             # no kernel for float16
     assert backend.path_of(x, x.astype(np.float32)) == "numpy"          # nor for mixed dtypes
+    mask = x > 0                                    # a boolean mask is not a second dtype:
+    assert backend.path_of(x, mask) == backend.path_of(mask, x) == "numba"  # ReLU's backward
+    assert backend.path_of(mask) == "numpy"                             # alone: no float
 
 
 def test_a_kernel_error_reaches_the_caller_as_the_librarys_error(monkeypatch):

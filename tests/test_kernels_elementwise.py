@@ -48,7 +48,11 @@ def test_relu_matches_reference_and_keeps_nan(dtype):
     dy = np.empty_like(x)
     dy[...] = rng.standard_normal(x.shape)
     np.testing.assert_array_equal(relu_backward(dy, mask), relu_backward_reference(dy, mask))
-    assert relu_backward(np.ascontiguousarray(dy), mask) is None     # layouts differ: fallback
+    dy_c = np.ascontiguousarray(dy)                                  # another memory order:
+    dx = relu_backward(dy_c, mask)                                   # the strided pass
+    np.testing.assert_array_equal(dx, relu_backward_reference(dy_c, mask))
+    assert dx.strides == dy_c.strides                                # dy's order kept
+    assert relu_backward(dy_c[:, :, ::2], mask[:, :, ::2]) is None   # gaps: the reference
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

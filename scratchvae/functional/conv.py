@@ -172,8 +172,9 @@ def conv_transpose2d_forward(x, W, b=None, stride=1, padding=0, output_padding=0
     Wmat = W.transpose(0, 2, 3, 1).reshape(C_in, KH * KW * C_out)   # (C_in, K), (kh, kw, c) order
     cols = _patch_gemm(x2, Wmat, N, H, W_, KH, KW)                  # (N, H, W, KH, KW, C_out)
     y = col2im(cols, (N, C_out, OH, OW), KH, KW, stride, padding)   # (N, C_out, OH, OW)
-    if b is not None:
-        y = y + b[:, None, None]
+    if b is not None:                   # y is ours (col2im's fresh output): add in place,
+        y_nhwc = y.transpose(0, 2, 3, 1)  # along its memory order (NHWC on the kernel paths)
+        y_nhwc += b
     return y, (x2, Wmat, tuple(W.shape), tuple(x.shape), stride, padding, b is not None)
 
 
