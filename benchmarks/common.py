@@ -19,7 +19,8 @@ import numpy as np
 
 
 def machine_info():
-    """CPU model, cores, library versions and NumPy's BLAS, as a dict."""
+    """CPU model, cores, per-core caches and the GEMM blocking they give, library versions
+    and NumPy's BLAS, as a dict."""
     cpu = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -38,7 +39,9 @@ def machine_info():
             blas += f" ({dep['openblas configuration'].strip()})"
     except Exception:  # noqa: BLE001 - older NumPy: no dict mode; it is only a label
         pass
+    from kernels.blocking import CACHES, KC, MC, NC  # noqa: PLC0415 - after the threads are set
     return {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version(),
+            "caches": dict(CACHES), "gemm_blocking": {"KC": KC, "MC": MC, "NC": NC},
             "numpy": np.__version__, "numba": numba.__version__, "blas": blas,
             "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": _threading_layer(),

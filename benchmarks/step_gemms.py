@@ -29,7 +29,8 @@ import numpy as np
 
 import shapes
 from contenders import BATCH, build_model
-from scratchvae.backend import use_cpu_kernels
+from scratchvae.backend import reference_ops, use_cpu_kernels
+from scratchvae.functional.conv import NHWC_CONV_OPS
 
 __all__ = ["Gemm", "gemm_flops", "linear_gemms", "conv_gemms", "conv_transpose_gemms",
            "mlp_vae_gemms", "conv_vae_gemms", "STEP_GEMMS", "gemm_key", "unique_shapes",
@@ -103,7 +104,10 @@ def unique_shapes(gemms_by_kind):
 def trace_gemms(model, x, eps):
     """(M, K, N, layout) of every GEMM one Numba-path step of ``model`` runs on (x, ε).
 
-    Wraps the ``matmul`` that Linear and the convolutions call (functional/gemm.py).
+    Wraps the ``matmul`` that Linear and the convolutions call (functional/gemm.py). The
+    convolutions run on their im2col path here: on the Numba path their forward and input
+    gradient are direct convolutions (kernels/conv_direct.py), which run no GEMM but the
+    same multiply-adds, and the FLOP floor counts them as these GEMMs.
     """
     import scratchvae.functional.conv as conv_mod  # noqa: PLC0415
     import scratchvae.functional.linear as linear_mod  # noqa: PLC0415
@@ -121,7 +125,7 @@ def trace_gemms(model, x, eps):
     try:
         for m, original in saved.items():
             m.matmul = recording(original)
-        with use_cpu_kernels("numba"):
+        with use_cpu_kernels("numba"), reference_ops(*NHWC_CONV_OPS):
             model.zero_grad()
             model.loss_and_grads(x, eps=eps)
     finally:

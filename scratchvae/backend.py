@@ -10,6 +10,7 @@ questions op code must never answer for itself:
 * on the CPU, custom Numba kernels or plain NumPy? ``cpu_kernels()``, ``use_cpu_kernels(name)``
 * on the GPU, our SGEMM or cuBLAS?                 ``gpu_gemm()``, ``set_gpu_gemm(name)``
 * which implementation runs this op here?         ``KERNELS``, ``@dispatched(op)``
+* run some ops' references on every path          ``reference_ops(*ops)``
 * compile a CUDA kernel of ``kernels/cuda/``      ``cuda_module(filename, name_expressions)``
 
 The dispatch, in one place. An op whose body is its NumPy reference is decorated with
@@ -282,6 +283,9 @@ KERNELS = {
                     "cuda": ("kernels.cuda.conv:im2col_cuda", None)},
     "col2im_nhwc": {"numba": ("kernels.conv:col2im_numba", None),
                     "cuda": ("kernels.cuda.conv:col2im_cuda", None)},
+    "conv2d_nhwc": {"numba": ("kernels.conv_direct:conv2d_direct", None)},
+    "conv2d_input_grad_nhwc": {"numba": ("kernels.conv_direct:conv2d_input_grad_direct", None)},
+    "conv2d_weight_grad_nhwc": {"numba": ("kernels.conv_direct:conv2d_weight_grad_direct", None)},
     "relu_forward": {"numba": ("kernels.elementwise:relu_forward", None)},
     "relu_backward": {"numba": ("kernels.elementwise:relu_backward", None)},
     "bce_logits": {"numba": ("kernels.elementwise:bce_logits", _two_d_c_order),
@@ -295,8 +299,30 @@ KERNELS = {
 _loaded = {}          # "module:function" → the function, imported at its first use
 
 
+_references_only = set()      # ops whose reference runs whatever the path (``reference_ops``)
+
+
+@contextmanager
+def reference_ops(*ops: str):
+    """``with reference_ops("conv2d_nhwc"): ...`` runs those ops' reference bodies on every
+    path, e.g. the im2col path of the convolutions instead of the direct kernels (the
+    benchmarks compare the two; the FLOP floor is defined by the im2col GEMMs)."""
+    unknown = [op for op in ops if op not in KERNELS]
+    if unknown:
+        raise KeyError(f"reference_ops: no kernels registered for {unknown}; "
+                       f"choose among {sorted(KERNELS)}")
+    added = set(ops) - _references_only
+    _references_only.update(added)
+    try:
+        yield
+    finally:
+        _references_only.difference_update(added)
+
+
 def kernel(op: str, *args):
     """The kernel that runs ``op`` on these arguments, or None (run the NumPy reference)."""
+    if _references_only and op in _references_only:
+        return None
     entry = KERNELS[op].get(path_of(*args))
     if entry is None:
         return None

@@ -185,3 +185,21 @@ def test_a_kernel_error_reaches_the_caller_as_the_librarys_error(monkeypatch):
     monkeypatch.setitem(backend._loaded, "kernels.matmul:matmul_numba", broken)
     with pytest.raises(ShapeError, match="A is"):
         matmul(np.ones((2, 3)), np.ones((4, 5)))
+
+
+def test_reference_ops_runs_the_reference_for_those_ops_only():
+    from scratchvae.functional.activations import relu_forward
+    x = np.array([[-1.0, 2.0]])
+    assert backend.kernel("relu_forward", x) is not None
+    with backend.reference_ops("relu_forward"):
+        assert backend.kernel("relu_forward", x) is None
+        assert backend.kernel("matmul", x, x.T) is not None           # other ops unchanged
+        y, _ = relu_forward(x)                                         # the reference runs
+        with backend.reference_ops("relu_forward"):                    # nesting is harmless
+            pass
+        assert backend.kernel("relu_forward", x) is None
+    assert backend.kernel("relu_forward", x) is not None
+    assert y.tolist() == [[0.0, 2.0]]
+    with pytest.raises(KeyError, match="no kernels registered"):
+        with backend.reference_ops("no_such_op"):
+            pass

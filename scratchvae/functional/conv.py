@@ -1,12 +1,13 @@
-"""2-D convolution and transposed convolution: forward/backward pairs, each one GEMM
-over im2col patches.
+"""2-D convolution and transposed convolution: forward/backward pairs built on two NHWC
+ops, a convolution and its input gradient.
 
 Notation (N, C, H, W, F, KH, KW, SH, SW, PH, PW, OH, OW, K): as in
-:mod:`scratchvae.functional.patches`, whose ``im2col``/``col2im`` these ops are built on.
+:mod:`scratchvae.functional.patches`, whose ``im2col``/``col2im`` the references use.
 
 The public layout is NCHW and weights are stored as in PyTorch: (F, C, KH, KW) for a
 convolution, (C_in, C_out, KH, KW) for a transposed convolution. Kernel, stride, padding
-and output_padding are ints or (h, w) pairs.
+and output_padding are ints or (h, w) pairs. Inside, activations are NHWC: every output
+is an NCHW *view* of NHWC memory, which the next layer reads in place.
 
 Convolution (a cross-correlation, as in every framework):
 
@@ -14,30 +15,39 @@ Convolution (a cross-correlation, as in every framework):
 
 With the patches of :func:`~scratchvae.functional.patches.im2col`, cols (N·OH·OW, K), and
 the weight's columns permuted the same way, Wmat (F, K) in (kh, kw, c) order, this is one
-GEMM: y2 = cols · Wmatᵀ (N·OH·OW, F), i.e. NHWC; ``y`` is returned as its NCHW *view* (no
-copy), which the next layer's im2col reads in place. Backward, with dy2 = dy as (N·OH·OW, F):
+GEMM: y2 = cols · Wmatᵀ (N·OH·OW, F), i.e. NHWC. Backward, with dy2 = dy as (N·OH·OW, F):
 
     db    = Σ_rows dy2                   dW = dy2ᵀ · cols   (as (F, C, KH, KW))
     dcols = dy2 · Wmat                   dx = col2im(dcols)
 
 A transposed convolution is the adjoint of a convolution: its forward is a convolution's
-input gradient (a GEMM, then col2im) and its backward a convolution's forward (im2col,
-then a GEMM).
+input gradient and its input gradient a convolution's forward.
+
+**The NHWC ops** (``conv2d_nhwc``: y from x; ``conv2d_input_grad_nhwc``: dx from dy)
+are dispatched. Their bodies are the references: im2col + GEMM, and GEMM + col2im. On the
+Numba path the gateway runs the direct convolution of ``kernels/conv_direct.py`` instead,
+which feeds the GEMM's register tile straight from the image and computes dx phase by
+phase, with no patch matrix; where it does not apply it declines and the reference runs.
+The weight gradient is the third NHWC op (``conv2d_weight_grad_nhwc``: im2col + one GEMM;
+on the Numba path the patches are packed straight from the image into the GEMM's panels),
+so nothing of patch-matrix size is built on that path, or held between forward and
+backward on any path.
 
 The patch GEMM before col2im (``_patch_gemm``) picks the memory order col2im reads fastest:
 on the NumPy path KH·KW GEMMs, one per kernel offset, into offset-major memory
-(KH, KW, N, OH, OW, C), so each slice col2im adds is contiguous; on the Numba and CUDA
-paths one GEMM into C-contiguous (N·OH·OW, K), which their col2im kernels read in runs
-(measurements: ``docs/kernels/conv.md``). The loop oracles the tests hold these to are
-in ``functional/conv_reference.py``.
+(KH, KW, N, OH, OW, C), so each slice col2im adds is contiguous; on the CUDA path one GEMM
+into C-contiguous (N·OH·OW, K), which its col2im kernel reads in runs (measurements:
+``docs/kernels/conv.md``). The loop oracles the tests hold all of these to are in
+``functional/conv_reference.py``.
 """
 from __future__ import annotations
 
-from ..backend import get_array_module, path_of
+from ..backend import dispatched, get_array_module, path_of
 from ..errors import ShapeError
 from .checks import check_array
 from .gemm import matmul
-from .patches import col2im, conv2d_output_shape, conv_transpose2d_output_shape, im2col
+from .patches import (_pair, col2im_nhwc, conv2d_output_shape, conv_transpose2d_output_shape,
+                      im2col_nhwc)
 
 
 def _check_operands(op, x, W, b, c_axis):
@@ -79,9 +89,70 @@ def _patch_gemm(a, Wmat, N, OH, OW, KH, KW):
     return out.reshape(KH, KW, N, OH, OW, C).transpose(2, 3, 4, 0, 1, 5)
 
 
+# ------------------------------------------------------------------ the NHWC ops
+#: The dispatched ops with a direct kernel on the Numba path; ``backend.reference_ops(
+#: *NHWC_CONV_OPS)`` runs their im2col references instead (benchmarks, GEMM traces).
+NHWC_CONV_OPS = ("conv2d_nhwc", "conv2d_input_grad_nhwc", "conv2d_weight_grad_nhwc")
+
+
+def _weight_matrix(W):
+    """W (F, C, KH, KW) → Wmat (F, K), columns in the patches' (kh, kw, c) order."""
+    F, C, KH, KW = W.shape
+    return W.transpose(0, 2, 3, 1).reshape(F, KH * KW * C)
+
+
+@dispatched("conv2d_nhwc")
+def conv2d_nhwc(x, W, b, SH, SW, PH, PW):
+    """y (N, OH, OW, F) = conv2d(x, W) + b for an NHWC image x (N, H, W, C), any strides.
+
+    The reference: the patches, then one GEMM, y2 = cols · Wmatᵀ (N·OH·OW, F). (Numba
+    path: the direct convolution, ``kernels.conv_direct.conv2d_direct``.)
+    """
+    N = x.shape[0]
+    F, C, KH, KW = W.shape
+    cols = im2col_nhwc(x, KH, KW, SH, SW, PH, PW)             # (N, OH, OW, KH, KW, C)
+    _, OH, OW = cols.shape[:3]
+    y2 = matmul(cols.reshape(N * OH * OW, KH * KW * C), _weight_matrix(W).T)   # (N·OH·OW, F)
+    if b is not None:
+        y2 += b
+    return y2.reshape(N, OH, OW, F)
+
+
+@dispatched("conv2d_input_grad_nhwc")
+def conv2d_input_grad_nhwc(dy, W, H, W_, SH, SW, PH, PW):
+    """dx (N, H, W, C) of a convolution with weight W (F, C, KH, KW), from dy (N, OH, OW, F)
+    NHWC, any strides: the transposed convolution of dy.
+
+    The reference: dcols = dy2 · Wmat (N·OH·OW, K), then col2im adds every entry onto
+    its pixel. (Numba path: ``kernels.conv_direct.conv2d_input_grad_direct``, phase by
+    phase, no dcols.)
+    """
+    N, OH, OW, F = dy.shape
+    _, C, KH, KW = W.shape
+    dy2 = dy.reshape(N * OH * OW, F)                           # free if dy is C-contiguous
+    dcols = _patch_gemm(dy2, _weight_matrix(W), N, OH, OW, KH, KW)   # (N, OH, OW, KH, KW, C)
+    return col2im_nhwc(dcols, H, W_, SH, SW, PH, PW)
+
+
+@dispatched("conv2d_weight_grad_nhwc")
+def conv2d_weight_grad_nhwc(x, dy, KH, KW, SH, SW, PH, PW):
+    """dW (F, C, KH, KW) = dy2ᵀ · cols of a convolution, from its input x (N, H, W, C) and
+    output gradient dy (N, OH, OW, F), both NHWC, any strides.
+
+    The reference: the patches, then one GEMM (F, N·OH·OW)·(N·OH·OW, K). (Numba path:
+    ``kernels.conv_direct.conv2d_weight_grad_direct``, the patches packed straight from
+    the image into the GEMM's panels.)
+    """
+    N, OH, OW, F = dy.shape
+    C = x.shape[3]
+    cols = im2col_nhwc(x, KH, KW, SH, SW, PH, PW).reshape(N * OH * OW, KH * KW * C)
+    dy2 = dy.reshape(N * OH * OW, F)                           # free if dy is C-contiguous
+    return matmul(dy2.T, cols).reshape(F, KH, KW, C).transpose(0, 3, 1, 2)
+
+
 # ---------------------------------------------------------------------- convolution
 def conv2d_forward(x, W, b=None, stride=1, padding=0):
-    """y = conv2d(x, W) + b as one GEMM over im2col patches.
+    """y = conv2d(x, W) + b (:func:`conv2d_nhwc` on x's NHWC view).
 
     Args:
         x: (N, C, H, W).
@@ -90,20 +161,14 @@ def conv2d_forward(x, W, b=None, stride=1, padding=0):
         stride, padding: int or (h, w).
     Returns:
         y (N, F, OH, OW) (an NCHW view of NHWC memory) and the cache
-        ``(cols, Wmat, W.shape, x.shape, stride, padding, has_bias)`` with
-        Wmat (F, KH·KW·C) the weight with columns in the patches' (kh, kw, c) order.
+        ``(x, W, stride, padding, has_bias)``.
     """
     _check_operands("conv2d", x, W, b, c_axis=1)
+    (SH, SW), (PH, PW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     F, C, KH, KW = W.shape
-    N = x.shape[0]
-    cols = im2col(x, KH, KW, stride, padding)            # (N·OH·OW, K)
-    OH, OW = conv2d_output_shape(x.shape[2], x.shape[3], (KH, KW), stride, padding)
-    Wmat = W.transpose(0, 2, 3, 1).reshape(F, KH * KW * C)   # (F, K), columns (kh, kw, c)
-    y2 = matmul(cols, Wmat.T)                            # (N·OH·OW, F)
-    if b is not None:
-        y2 += b
-    y = y2.reshape(N, OH, OW, F).transpose(0, 3, 1, 2)   # (N, F, OH, OW)
-    return y, (cols, Wmat, tuple(W.shape), tuple(x.shape), stride, padding, b is not None)
+    conv2d_output_shape(x.shape[2], x.shape[3], (KH, KW), (SH, SW), (PH, PW))   # or ShapeError
+    y = conv2d_nhwc(x.transpose(0, 2, 3, 1), W, b, SH, SW, PH, PW)   # (N, OH, OW, F)
+    return y.transpose(0, 3, 1, 2), (x, W, (SH, SW), (PH, PW), b is not None)
 
 
 def conv2d_backward(dy, cache, input_grad: bool = True):
@@ -113,28 +178,29 @@ def conv2d_backward(dy, cache, input_grad: bool = True):
 
         db    = Σ_rows dy2                 (F,)          dL/db_f = Σ_{n,i,j} dy[n, f, i, j]
         dW    = dy2ᵀ · cols                (F, N·OH·OW)·(N·OH·OW, K) → (F, K) → (F, C, KH, KW)
-        dcols = dy2 · Wmat                 (N·OH·OW, F)·(F, K) → (N·OH·OW, K), offset-major
-        dx    = col2im(dcols)              each patch entry's gradient summed onto its pixel
+        dx    = conv2d_input_grad_nhwc(dy) = col2im(dy2 · Wmat)   each patch entry's
+                                           gradient summed onto its pixel
 
-    ``input_grad=False`` skips dcols and dx (returns None for dx): the input is data.
+    ``input_grad=False`` skips dx (returns None for dx): the input is data.
 
     Returns:
         dx (N, C, H, W) or None, dW (F, C, KH, KW), db (F,) or None when there is no bias.
     """
-    cols, Wmat, (F, C, KH, KW), x_shape, stride, padding, has_bias = cache
-    N, _, H, W = x_shape
-    OH, OW = conv2d_output_shape(H, W, (KH, KW), stride, padding)
+    x, W, (SH, SW), (PH, PW), has_bias = cache
+    N, C, H, W_ = x.shape
+    F, _, KH, KW = W.shape
+    OH, OW = conv2d_output_shape(H, W_, (KH, KW), (SH, SW), (PH, PW))
     if tuple(dy.shape) != (N, F, OH, OW):
         raise ShapeError(f"conv2d_backward: dy must have the output's shape {(N, F, OH, OW)}, "
                          f"got {tuple(dy.shape)}")
-    dy2 = dy.transpose(0, 2, 3, 1).reshape(N * OH * OW, F)     # (N·OH·OW, F); free if NHWC memory
+    dy_nhwc = dy.transpose(0, 2, 3, 1)                          # (N, OH, OW, F)
+    dy2 = dy_nhwc.reshape(N * OH * OW, F)                       # free if NHWC memory
     db = dy2.sum(axis=0) if has_bias else None                  # (F,)
-    dW = matmul(dy2.T, cols).reshape(F, KH, KW, C).transpose(0, 3, 1, 2)   # (F, C, KH, KW)
+    dW = conv2d_weight_grad_nhwc(x.transpose(0, 2, 3, 1), dy_nhwc, KH, KW, SH, SW, PH, PW)
     if not input_grad:
         return None, dW, db
-    dcols = _patch_gemm(dy2, Wmat, N, OH, OW, KH, KW)           # (N, OH, OW, KH, KW, C)
-    dx = col2im(dcols, x_shape, KH, KW, stride, padding)        # (N, C, H, W)
-    return dx, dW, db
+    dx = conv2d_input_grad_nhwc(dy_nhwc, W, H, W_, SH, SW, PH, PW)     # (N, H, W, C)
+    return dx.transpose(0, 3, 1, 2), dW, db
 
 
 # ------------------------------------------------------------ transposed convolution
@@ -147,13 +213,13 @@ def conv_transpose2d_forward(x, W, b=None, stride=1, padding=0, output_padding=0
     convolution is its adjoint, y = Aᵀ x, which is exactly the conv's dx formula:
 
         cols = x2 · Wmat       (N·H·W, C_in)·(C_in, K) → (N·H·W, K),  x2 = x as NHWC rows
-                               (computed offset-major by ``_patch_gemm``)
         y    = col2im(cols)    (N, C_out, OH, OW), then + b[c_out]
 
-    i.e. every input pixel x[n, c_in, i, j] scatters x · W[c_in] (C_out, KH, KW) onto the
-    window at (i·SH − PH, j·SW − PW) of the output. The output size must be one that A maps
-    back to H: (OH + 2PH − KH) // SH + 1 = H holds for OH = (H − 1)·SH − 2PH + KH + OPH
-    with 0 ≤ OPH < SH; output_padding picks among those SH sizes.
+    (:func:`conv2d_input_grad_nhwc`), i.e. every input pixel x[n, c_in, i, j] scatters
+    x · W[c_in] (C_out, KH, KW) onto the window at (i·SH − PH, j·SW − PW) of the output.
+    The output size must be one that A maps back to H: (OH + 2PH − KH) // SH + 1 = H holds
+    for OH = (H − 1)·SH − 2PH + KH + OPH with 0 ≤ OPH < SH; output_padding picks among
+    those SH sizes.
 
     Args:
         x: (N, C_in, H, W).
@@ -161,21 +227,17 @@ def conv_transpose2d_forward(x, W, b=None, stride=1, padding=0, output_padding=0
         b: (C_out,) or None.
         stride, padding, output_padding: int or (h, w); output_padding < stride.
     Returns:
-        y (N, C_out, OH, OW) and the cache
-        ``(x2, Wmat, W.shape, x.shape, stride, padding, has_bias)``.
+        y (N, C_out, OH, OW) and the cache ``(x, W, stride, padding, has_bias)``.
     """
     _check_operands("conv_transpose2d", x, W, b, c_axis=0)
+    (SH, SW), (PH, PW) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     C_in, C_out, KH, KW = W.shape
-    N, _, H, W_ = x.shape
-    OH, OW = conv_transpose2d_output_shape(H, W_, (KH, KW), stride, padding, output_padding)
-    x2 = x.transpose(0, 2, 3, 1).reshape(N * H * W_, C_in)          # (N·H·W, C_in)
-    Wmat = W.transpose(0, 2, 3, 1).reshape(C_in, KH * KW * C_out)   # (C_in, K), (kh, kw, c) order
-    cols = _patch_gemm(x2, Wmat, N, H, W_, KH, KW)                  # (N, H, W, KH, KW, C_out)
-    y = col2im(cols, (N, C_out, OH, OW), KH, KW, stride, padding)   # (N, C_out, OH, OW)
-    if b is not None:                   # y is ours (col2im's fresh output): add in place,
-        y_nhwc = y.transpose(0, 2, 3, 1)  # along its memory order (NHWC on the kernel paths)
-        y_nhwc += b
-    return y, (x2, Wmat, tuple(W.shape), tuple(x.shape), stride, padding, b is not None)
+    OH, OW = conv_transpose2d_output_shape(x.shape[2], x.shape[3], (KH, KW), (SH, SW),
+                                           (PH, PW), output_padding)
+    y = conv2d_input_grad_nhwc(x.transpose(0, 2, 3, 1), W, OH, OW, SH, SW, PH, PW)
+    if b is not None:                   # y is ours (a fresh array): add in place, along
+        y += b                          # its memory order (N, OH, OW, C_out)
+    return y.transpose(0, 3, 1, 2), (x, W, (SH, SW), (PH, PW), b is not None)
 
 
 def conv_transpose2d_backward(dy, cache, input_grad: bool = True):
@@ -188,22 +250,26 @@ def conv_transpose2d_backward(dy, cache, input_grad: bool = True):
         dW    = x2ᵀ · dcols       (C_in, N·H·W)·(N·H·W, K) → (C_in, K) → (C_in, C_out, KH, KW)
         db    = Σ_{n,i,j} dy      (C_out,)
 
-    (dx is a plain convolution of dy with W: the transposed conv's input-gradient is the conv.)
-
-    ``input_grad=False`` skips dx (returned as None): the input is data.
+    dx is a plain convolution of dy with W (:func:`conv2d_nhwc`): the transposed conv's
+    input gradient is the conv. ``input_grad=False`` skips dx (returned as None): the
+    input is data.
 
     Returns:
         dx (N, C_in, H, W) or None, dW (C_in, C_out, KH, KW), db (C_out,) or None.
     """
-    x2, Wmat, (C_in, C_out, KH, KW), x_shape, stride, padding, has_bias = cache
-    N, _, H, W = x_shape
+    x, W, (SH, SW), (PH, PW), has_bias = cache
+    N, _, H, W_ = x.shape
+    C_in, C_out, KH, KW = W.shape
     if (dy.ndim != 4 or tuple(dy.shape[:2]) != (N, C_out)
-            or conv2d_output_shape(dy.shape[2], dy.shape[3], (KH, KW), stride, padding) != (H, W)):
+            or conv2d_output_shape(dy.shape[2], dy.shape[3], (KH, KW), (SH, SW), (PH, PW))
+            != (H, W_)):
         raise ShapeError(f"conv_transpose2d_backward: dy must have the output's shape "
-                         f"({N}, {C_out}, OH, OW) for the {H}×{W} input, got {tuple(dy.shape)}")
-    dcols = im2col(dy, KH, KW, stride, padding)                     # (N·H·W, K)
-    dx = matmul(dcols, Wmat.T).reshape(N, H, W, C_in).transpose(0, 3, 1, 2) \
-        if input_grad else None                                            # (N, C_in, H, W)
-    dW = matmul(x2.T, dcols).reshape(C_in, KH, KW, C_out).transpose(0, 3, 1, 2)  # (C_in, C_out, KH, KW)
-    db = dy.sum(axis=(0, 2, 3)) if has_bias else None                      # (C_out,)
-    return dx, dW, db
+                         f"({N}, {C_out}, OH, OW) for the {H}×{W_} input, got {tuple(dy.shape)}")
+    dy_nhwc = dy.transpose(0, 2, 3, 1)                              # (N, OH, OW, C_out)
+    # dW = x2ᵀ · im2col(dy): the weight gradient of the conv that maps dy to x's grid
+    dW = conv2d_weight_grad_nhwc(dy_nhwc, x.transpose(0, 2, 3, 1), KH, KW, SH, SW, PH, PW)
+    db = dy_nhwc.reshape(-1, C_out).sum(axis=0) if has_bias else None      # (C_out,)
+    if not input_grad:
+        return None, dW, db
+    dx = conv2d_nhwc(dy_nhwc, W, None, SH, SW, PH, PW)              # (N, H, W, C_in)
+    return dx.transpose(0, 3, 1, 2), dW, db
