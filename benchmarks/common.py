@@ -106,9 +106,12 @@ def time_side_by_side(fns, repeats, target_s, pause_s):
 
 
 def set_threads(n):
-    """Use n threads in Numba and in NumPy's OpenBLAS; returns what was set."""
+    """Use n threads in Numba and in NumPy's OpenBLAS; returns what was set. Also keeps
+    freed memory in the heap, as the Trainer does (``scratchvae.allocator``), for every
+    contender of the process alike."""
+    from scratchvae.allocator import keep_freed_memory  # noqa: PLC0415
     numba.set_num_threads(n)
-    done = [f"numba={n}"]
+    done = [f"numba={n}", f"keep_freed_memory={keep_freed_memory()['applied']}"]
     libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
     for path in glob.glob(os.path.join(libdir, "*openblas*")):
         lib = ctypes.CDLL(path)

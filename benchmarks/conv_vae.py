@@ -8,7 +8,10 @@ Run from the repository root (about 4 minutes; --quick about 40 s):
 
 Contenders, timed interleaved in one process on the same inputs (float32, batch 128):
 
-    numba    scratchvae on its default CPU path: Numba GEMM, im2col/col2im, fused kernels
+    numba    scratchvae on its default CPU path: the direct convolutions where they apply
+             (kernels/conv_direct.py), else im2col/col2im and the Numba GEMM; fused kernels
+    im2col   (layers only) the Numba path with the convolutions on their im2col path
+             (``backend.reference_ops``): what the direct kernels replace
     numpy    scratchvae's NumPy reference path: the same layers with numpy.matmul (OpenBLAS)
              and NumPy im2col/col2im
     torch    PyTorch CPU (``pip install torch==2.13.0``), when it imports; same
@@ -20,7 +23,10 @@ What is timed:
 
     layers   forward + backward of each layer of the conv VAE at its own input size:
              Conv2d(1,32,4,2,1) 28×28, Conv2d(32,64,4,2,1) 14×14,
-             ConvTranspose2d(64,32,4,2,1) 7×7, ConvTranspose2d(32,1,4,2,1) 14×14
+             ConvTranspose2d(64,32,4,2,1) 7×7, ConvTranspose2d(32,1,4,2,1) 14×14,
+             each library's layer fed x and dy in the memory order its own model hands
+             them over: PyTorch NCHW throughout; scratchvae NHWC memory (an NCHW view)
+             where the neighbouring layer is a conv, NCHW after Unflatten / before Flatten
     steps    one full training step (zero grads, forward, loss, backward, Adam) of the
              conv VAE (2 conv + 2 transposed conv, k4 s2, latent 20) and of the MLP VAE
              784-400-20, Bernoulli likelihood, ε frozen per step
@@ -48,16 +54,24 @@ import numpy as np
 from common import machine_info, set_threads, time_side_by_side
 from contenders import BATCH, import_torch, step_contenders
 from docs_block import DOCS, write_block
-from scratchvae.backend import use_cpu_kernels
+from scratchvae.backend import reference_ops, use_cpu_kernels
+from scratchvae.functional.conv import NHWC_CONV_OPS
 from scratchvae.functional.conv_reference import conv2d_naive, conv_transpose2d_naive
 from scratchvae.nn.conv import Conv2d, ConvTranspose2d
 
-LAYERS = {   # name -> (class, args, input shape (C, H, W))
-    "Conv2d(1,32,4,2,1) 28×28": (Conv2d, (1, 32, 4, 2, 1), (1, 28, 28)),
-    "Conv2d(32,64,4,2,1) 14×14": (Conv2d, (32, 64, 4, 2, 1), (32, 14, 14)),
-    "ConvT(64,32,4,2,1) 7×7": (ConvTranspose2d, (64, 32, 4, 2, 1), (64, 7, 7)),
-    "ConvT(32,1,4,2,1) 14×14": (ConvTranspose2d, (32, 1, 4, 2, 1), (32, 14, 14)),
+LAYERS = {   # name -> (class, args, input shape (C, H, W), memory order of x and dy in the model)
+    "Conv2d(1,32,4,2,1) 28×28": (Conv2d, (1, 32, 4, 2, 1), (1, 28, 28), ("nchw", "nhwc")),
+    "Conv2d(32,64,4,2,1) 14×14": (Conv2d, (32, 64, 4, 2, 1), (32, 14, 14), ("nhwc", "nchw")),
+    "ConvT(64,32,4,2,1) 7×7": (ConvTranspose2d, (64, 32, 4, 2, 1), (64, 7, 7), ("nchw", "nhwc")),
+    "ConvT(32,1,4,2,1) 14×14": (ConvTranspose2d, (32, 1, 4, 2, 1), (32, 14, 14), ("nhwc", "nchw")),
 }
+
+
+def _in_memory_order(a, order):
+    """a (N, C, H, W) with NCHW memory ("nchw") or as an NCHW view of NHWC memory ("nhwc")."""
+    if order == "nchw":
+        return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
 BEGIN, END = "<!-- conv_vae.py:begin -->", "<!-- conv_vae.py:end -->"
 
 
@@ -65,22 +79,24 @@ BEGIN, END = "<!-- conv_vae.py:begin -->", "<!-- conv_vae.py:end -->"
 def layer_contenders(name, torch, rng):
     """The closures to time for one layer of LAYERS (forward + backward on each path, and
     PyTorch's twin with the same weights), and the loop oracle's forward."""
-    cls, args, (C, H, W) = LAYERS[name]
+    cls, args, (C, H, W), (x_order, dy_order) = LAYERS[name]
     layer = cls(*args, rng=0)
     x = rng.uniform(-1, 1, (BATCH, C, H, W)).astype(np.float32)
     y = layer.forward(x)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     layer.backward(dy)
+    # ours get x and dy in the memory order the model hands them over (module docstring)
+    x_ours, dy_ours = _in_memory_order(x, x_order), _in_memory_order(dy, dy_order)
 
-    def ours(path):
+    def ours(path, im2col=False):
         def run():
-            with use_cpu_kernels(path):
+            with use_cpu_kernels(path), reference_ops(*(NHWC_CONV_OPS if im2col else ())):
                 layer.zero_grad()
-                layer.forward(x)
-                layer.backward(dy)
+                layer.forward(x_ours)
+                layer.backward(dy_ours)
         return run
 
-    fns = {"numba": ours("numba"), "numpy": ours("numpy")}
+    fns = {"numba": ours("numba"), "im2col": ours("numba", im2col=True), "numpy": ours("numpy")}
     if torch is not None:
         tcls = torch.nn.Conv2d if cls is Conv2d else torch.nn.ConvTranspose2d
         tl = tcls(*args)
@@ -160,7 +176,8 @@ def main(argv=None):
         print(kind, {k: _ms(v) for k, v in med.items()}, flush=True)
 
     contenders = ["numba", "numpy"] + (["torch"] if torch is not None else [])
-    layer_contenders_cols = contenders + (["naive fwd"] if results["naive_forward_s"] else [])
+    layer_contenders_cols = (["numba", "im2col"] + contenders[1:]
+                             + (["naive fwd"] if results["naive_forward_s"] else []))
     text = ("Layers, forward + backward, batch 128, float32 (median of interleaved samples; "
             "`naive fwd` is one forward call of the loop oracle):\n\n"
             + table(layer_rows, layer_contenders_cols)

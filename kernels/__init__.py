@@ -35,7 +35,10 @@ matmul_stream   the unpacked streaming kernel for long-K, small-C products with 
                 operands (weight gradients such as dW = dYᵀ @ cols).
 registers       ``make_register_tile``: accumulator tiles on the stack (alloca), which LLVM
                 keeps in registers.
+blocking        KC, MC, NC: the GEMM's cache blocking, MC and NC sized from this machine's L2.
 conv            im2col / col2im on NHWC memory beside their loop-nest references.
+conv_direct     the direct convolution (forward, input gradient by phases, weight gradient)
+                with the GEMM's register tile fed straight from the NHWC image.
 elementwise     fused one-pass ReLU forward/backward, stable BCE from logits with its
                 gradient, and the Adam update, each beside its NumPy reference.
 errors          the error classes.

@@ -69,6 +69,8 @@ Measurements: docs/kernels/conv.md.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
 import numba
@@ -377,10 +379,32 @@ def _pad_py(x, top, left, xp):
 _pad = njit(parallel=True, cache=True)(_pad_py)
 
 
+# Scratch buffers for the padded images, kept between calls: a fresh multi-megabyte
+# array is fresh pages, and the conv VAE's step took ~3,500 page faults (14 MB of
+# zero-filled pages) with them. Keyed by the calling Python thread as well, so two
+# threads never share one; _pad writes every element, so a reused buffer needs no
+# clearing. At most WORKSPACE_BYTES are kept (then the cache starts over).
+WORKSPACE_BYTES = 256 * 1024 * 1024
+_workspace = {}
+
+
+def _scratch(shape, dtype):
+    """An uninitialised C-contiguous array of this shape, reused from earlier calls."""
+    key = (threading.get_ident(), shape, np.dtype(dtype))
+    buf = _workspace.get(key)
+    if buf is None:
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if sum(b.nbytes for b in _workspace.values()) + size > WORKSPACE_BYTES:
+            _workspace.clear()
+        buf = _workspace[key] = np.empty(shape, dtype=dtype)
+    return buf
+
+
 def _pad_nhwc(x, top, bottom, left, right):
-    """x (N, H, W, C) → zero-padded C-contiguous (N, H + top + bottom, W + left + right, C)."""
+    """x (N, H, W, C) → zero-padded C-contiguous (N, H + top + bottom, W + left + right, C),
+    in a scratch buffer that the next call of the same shape overwrites: use it at once."""
     N, H, W, C = x.shape
-    xp = np.empty((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
+    xp = _scratch((N, H + top + bottom, W + left + right, C), x.dtype)
     _pad(x, top, left, xp)
     return xp
 

@@ -190,10 +190,15 @@ def test_results_are_the_same_bits_every_run_and_for_any_thread_count():
         np.testing.assert_array_equal(a, b)
 
 
-def test_padding_kernel_matches_numpy_pad():
-    x = np.random.default_rng(4).standard_normal((2, 3, 5, 4)).transpose(0, 2, 3, 1)  # strided
+def test_padding_kernel_matches_numpy_pad_and_reuses_its_buffer():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 5, 4)).transpose(0, 2, 3, 1)  # strided
     xp = _pad_nhwc(x, 1, 2, 3, 0)
     np.testing.assert_array_equal(xp, np.pad(x, ((0, 0), (1, 2), (3, 0), (0, 0))))
+    x2 = rng.standard_normal(x.shape)
+    xp2 = _pad_nhwc(x2, 1, 2, 3, 0)                 # same shape: the same scratch buffer,
+    assert xp2 is xp                                # every element rewritten
+    np.testing.assert_array_equal(xp2, np.pad(x2, ((0, 0), (1, 2), (3, 0), (0, 0))))
 
 
 def test_the_gateway_runs_it_on_the_numba_path(monkeypatch):

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..allocator import keep_freed_memory
 from ..data.loader import BatchIterator, binarize
 from ..distributions.likelihoods import check_target_range
 from ..errors import CheckpointError, ConfigError, NonFiniteError, check_float_array
@@ -139,6 +140,7 @@ class Trainer:
                  out_dir=None, on_epoch=None):
         self.config = config or TrainConfig()
         self.model = model
+        keep_freed_memory()                  # reuse freed step temporaries (allocator.py)
         self.train_data = self._check_data(train_data, "train_data")
         self.val_data = None if val_data is None else self._check_data(val_data, "val_data")
         self.out_dir = Path(out_dir) if out_dir is not None else None
