@@ -19,7 +19,7 @@ its worst shape), and each conv layer (forward + backward) against PyTorch's, wi
 issue-15 targets marked met or missed on the medians.
 
     python benchmarks/fresh_runs.py --runs 3 --threads 1,2 --quick
-    python benchmarks/fresh_runs.py --runs 3 --threads 1,2 --quick --repeats 9 --write-docs
+    python benchmarks/fresh_runs.py --runs 3 --threads 1,2 --quick --repeats 9 --pause 0.3 --write-docs
     python benchmarks/fresh_runs.py --runs 3 --threads 1,2 --write-docs   # full runs (long)
 
 The per-run JSON files stay in --out (default runs/fresh_runs/), so a table can be
@@ -51,12 +51,13 @@ TARGETS = {"conv VAE step ÷ PyTorch": (0.8, "<="), "MLP VAE step ÷ PyTorch": (
            "GEMM ÷ OpenBLAS, worst shape": (0.8, ">=")}
 
 
-def run_once(script, threads, quick, out_dir, index, repeats=None, log=print):
+def run_once(script, threads, quick, out_dir, index, repeats=None, pause=None, log=print):
     """One fresh process of ``script``; returns its JSON dict with the loads around it."""
     path = out_dir / f"{script}-t{threads}-r{index}.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / f"{script}.py"), "--threads",
            str(threads), "--json", str(path)] + (["--quick"] if quick else []) \
-        + ([f"--repeats={repeats}"] if repeats else [])
+        + ([f"--repeats={repeats}"] if repeats else []) \
+        + ([f"--pause={pause}"] if pause is not None else [])
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -163,6 +164,9 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="pass --quick to each benchmark")
     ap.add_argument("--repeats", type=int, default=None,
                     help="pass --repeats to each benchmark (interleaved samples per contender)")
+    ap.add_argument("--pause", type=float, default=None, metavar="S",
+                    help="pass --pause to each benchmark (idle time before each sample; "
+                         "OpenBLAS's threads spin ~0.1 s after a call, so keep it >= 0.3)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "fresh_runs"),
                     help="folder for the per-run JSON files")
     ap.add_argument("--report-only", action="store_true",
@@ -185,11 +189,12 @@ def main(argv=None):
     else:
         for r in range(1, args.runs + 1):
             for t in threads:
-                runs[t].append(tuple(run_once(s, t, args.quick, out_dir, r, args.repeats)
-                                     for s in SCRIPTS))
+                runs[t].append(tuple(run_once(s, t, args.quick, out_dir, r, args.repeats,
+                                              args.pause) for s in SCRIPTS))
     command = (f"python benchmarks/fresh_runs.py --runs {args.runs} --threads {args.threads}"
                + (" --quick" if args.quick else "")
-               + (f" --repeats {args.repeats}" if args.repeats else ""))
+               + (f" --repeats {args.repeats}" if args.repeats else "")
+               + (f" --pause {args.pause:g}" if args.pause is not None else ""))
     machine = machine_info()
     text = report(runs, machine, command)
     print("\n" + text)
