@@ -95,6 +95,14 @@ def _patch_gemm(a, Wmat, N, OH, OW, KH, KW):
 NHWC_CONV_OPS = ("conv2d_nhwc", "conv2d_input_grad_nhwc", "conv2d_weight_grad_nhwc")
 
 
+def _nhwc_memory(a):
+    """a (N, C, H, W) → its (N, H, W, C) view, copied once into NHWC memory if it is not
+    already (an NCHW gradient from Flatten's backward): the backward's three NHWC ops and
+    its bias sum then all read it in place, instead of each copying it again."""
+    a_nhwc = a.transpose(0, 2, 3, 1)
+    return a_nhwc if a_nhwc.flags.c_contiguous else get_array_module(a).ascontiguousarray(a_nhwc)
+
+
 def _weight_matrix(W):
     """W (F, C, KH, KW) → Wmat (F, K), columns in the patches' (kh, kw, c) order."""
     F, C, KH, KW = W.shape
@@ -193,8 +201,8 @@ def conv2d_backward(dy, cache, input_grad: bool = True):
     if tuple(dy.shape) != (N, F, OH, OW):
         raise ShapeError(f"conv2d_backward: dy must have the output's shape {(N, F, OH, OW)}, "
                          f"got {tuple(dy.shape)}")
-    dy_nhwc = dy.transpose(0, 2, 3, 1)                          # (N, OH, OW, F)
-    dy2 = dy_nhwc.reshape(N * OH * OW, F)                       # free if NHWC memory
+    dy_nhwc = _nhwc_memory(dy)                                  # (N, OH, OW, F)
+    dy2 = dy_nhwc.reshape(N * OH * OW, F)                       # a view
     db = dy2.sum(axis=0) if has_bias else None                  # (F,)
     dW = conv2d_weight_grad_nhwc(x.transpose(0, 2, 3, 1), dy_nhwc, KH, KW, SH, SW, PH, PW)
     if not input_grad:
@@ -265,7 +273,7 @@ def conv_transpose2d_backward(dy, cache, input_grad: bool = True):
             != (H, W_)):
         raise ShapeError(f"conv_transpose2d_backward: dy must have the output's shape "
                          f"({N}, {C_out}, OH, OW) for the {H}×{W_} input, got {tuple(dy.shape)}")
-    dy_nhwc = dy.transpose(0, 2, 3, 1)                              # (N, OH, OW, C_out)
+    dy_nhwc = _nhwc_memory(dy)                                      # (N, OH, OW, C_out)
     # dW = x2ᵀ · im2col(dy): the weight gradient of the conv that maps dy to x's grid
     dW = conv2d_weight_grad_nhwc(dy_nhwc, x.transpose(0, 2, 3, 1), KH, KW, SH, SW, PH, PW)
     db = dy_nhwc.reshape(-1, C_out).sum(axis=0) if has_bias else None      # (C_out,)
