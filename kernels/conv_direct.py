@@ -9,7 +9,8 @@ The im2col path writes every window as a row of a patch matrix, cols (N·OH·OW,
 and multiplies it by the weights: for the conv VAE's 32→64 conv that is 12.8 MB written,
 read back, and packed again by the GEMM. Here the GEMM's A operand is read where it lies.
 In a zero-padded NHWC image one kernel row of a window, (kw, c) for kw < KW, is KW·C
-consecutive values, so a window is KH runs of L = KW·C values, KW·C apart from nothing:
+consecutive values, so a window is KH runs of L = KW·C values, one per kernel row, an
+image row (Wp·C values) apart:
 
     y[n, i, j, :] = b + Σ_kh  x_pad[n, i·SH + kh, j·SW : j·SW + KW, :]  (a run of L)
                               · Wk[kh]                                   (L, F)
@@ -52,6 +53,20 @@ grid (N, GA, GB), where its window starts in the input and where its result goes
 * **Transposed convolution**: its forward is a conv's input gradient and its input
   gradient a conv's forward (``functional/conv.py``), so it runs on the same two calls.
 
+**The weight gradient** (``conv2d_weight_grad_direct``) is a GEMM with a long K, the
+output pixels: dW (F, K) = dy2ᵀ (F, R) · P (R, K), P the patch rows. It runs as the GEMM's
+slab loop with K-split threads (``gemm_driver._gemm_slab`` / ``_gemm_ksplit``), except that
+the B panels of each slice of ≤ KC patch rows are packed straight from the padded image
+(``_pack_patch_rows``: a row is KH runs of L values) instead of from a patch matrix:
+
+    for t in prange(threads):                   # thread t: pixel rows r_t .. r_t+1
+        for each slice of ≤ KC rows:
+            pack P rows -> Bp (from the image);  pack dy2 columns -> Ap
+            macro-kernels into the private partial C_t   (= on the first slice, += after)
+    dW = (…(C_0 + C_1) + …)                     # fixed order: deterministic per thread count
+
+(a float32 result for one thread differs from two in the last bits: another order of sums.)
+
 Where it applies: float32/float64 operands of one dtype, at least MR output pixels, at
 least NR/2 output channels and runs of at least MIN_RUN values (the conv VAE's 1-channel
 ends keep the im2col path: there a tile would be mostly padding), and for the input
@@ -60,10 +75,13 @@ stride-1 kernel). Elsewhere the callers get None and run the im2col path,
 which stays beside this one as the reference (as do the loop oracles of
 ``functional/conv_reference.py``; ``direct_conv_reference`` is this module's own loop nest).
 
-Summation order: each output element is summed kernel row by kernel row in registers, and
-across groups of KG kernel rows in memory; a float32 result differs from the im2col path
+Summation order (forward and input gradient): each output element is summed kernel row by
+kernel row in registers, and across groups of KG kernel rows in memory; a float32 result differs from the im2col path
 (whose GEMM sums in K slices of 256) by round-off only. The order is fixed by the shape,
 so results are bit-identical from run to run and for any thread count.
+
+The padded images live in scratch buffers reused from call to call (``_scratch``): fresh
+multi-megabyte arrays are fresh pages, and page faults cost more than the padding.
 
 Measurements: docs/kernels/conv.md.
 """
