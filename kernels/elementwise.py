@@ -42,8 +42,8 @@ from . import target as _target  # noqa: F401 - sets the vector width before any
 from numba import njit, prange
 
 __all__ = ["flat_views", "relu_forward", "relu_backward", "bce_logits", "adam_update",
-           "relu_forward_reference", "relu_backward_reference", "bce_logits_reference",
-           "adam_update_reference"]
+           "column_sums", "relu_forward_reference", "relu_backward_reference",
+           "bce_logits_reference", "adam_update_reference", "column_sums_reference"]
 
 
 # ------------------------------------------------------------------------ layout
@@ -143,6 +143,55 @@ def relu_backward(dy, mask):
     order = sorted(range(4), key=lambda i: -dy.strides[i])      # dy's axes, outer to inner
     _relu_backward_4d(dy.transpose(order), mask.transpose(order), dx.transpose(order))
     return dx
+
+
+# ------------------------------------------------------------- column sums
+#: Rows per block of ``column_sums``: blocks are summed in parallel, then in block order.
+SUM_BLOCK = 512
+
+
+def column_sums_reference(a):
+    """Σ_rows a (F,) for a (R, F): a layer's bias gradient, NumPy's pairwise sum."""
+    return a.sum(axis=0)
+
+
+def _column_sums_py(a, partial, out):
+    """out (F,) = Σ_r a[r]: fixed blocks of SUM_BLOCK rows summed in parallel (each row by
+    row, a vector add over F), then the block sums added in block order. The order of
+    every sum depends on R alone, not on the thread count: deterministic."""
+    R, F = a.shape
+    nb = partial.shape[0]
+    for blk in prange(nb):
+        acc = partial[blk]                       # (F,)
+        for f in range(F):
+            acc[f] = 0
+        for r in range(blk * SUM_BLOCK, min(R, (blk + 1) * SUM_BLOCK)):
+            row = a[r]
+            for f in range(F):
+                acc[f] += row[f]
+    for f in range(F):
+        out[f] = 0
+    for blk in range(nb):
+        acc = partial[blk]
+        for f in range(F):
+            out[f] += acc[f]
+
+
+_column_sums = njit(parallel=True, cache=True)(_column_sums_py)
+
+
+def column_sums(a):
+    """Σ_rows a (F,) for a C-contiguous 2-D a (R, F), in one parallel pass; None for
+    other layouts and for F < 8 (the reference runs: 8 against 58 us at (25088, 1)). NumPy's ``a.sum(axis=0)`` walks the rows one
+    short vector at a time: 0.9 ms for the first conv's (25088, 32) bias gradient, where
+    this takes about a tenth (docs/kernels/elementwise.md)."""
+    if a.ndim != 2 or not a.flags.c_contiguous or a.shape[1] < 8:
+        return None                      # (a few columns: NumPy's contiguous reduction wins)
+    R, F = a.shape
+    out = np.empty(F, dtype=a.dtype)
+    nb = max(1, -(-R // SUM_BLOCK))
+    _column_sums(a, np.empty((nb, F), dtype=a.dtype), out)
+    return out
 
 
 # ---------------------------------------------------------- BCE from logits

@@ -286,6 +286,7 @@ KERNELS = {
     "conv2d_nhwc": {"numba": ("kernels.conv_direct:conv2d_direct", None)},
     "conv2d_input_grad_nhwc": {"numba": ("kernels.conv_direct:conv2d_input_grad_direct", None)},
     "conv2d_weight_grad_nhwc": {"numba": ("kernels.conv_direct:conv2d_weight_grad_direct", None)},
+    "bias_grad": {"numba": ("kernels.elementwise:column_sums", None)},
     "relu_forward": {"numba": ("kernels.elementwise:relu_forward", None)},
     "relu_backward": {"numba": ("kernels.elementwise:relu_backward", None)},
     "bce_logits": {"numba": ("kernels.elementwise:bce_logits", _two_d_c_order),

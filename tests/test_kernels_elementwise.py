@@ -128,3 +128,24 @@ print("fallback ok")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and "fallback ok" in proc.stdout, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("R,F", [(1, 8), (511, 9), (512, 32), (1025, 17), (25088, 32)])
+def test_column_sums_match_the_reference_and_ignore_the_thread_count(dtype, R, F):
+    import numba
+    from kernels.elementwise import column_sums, column_sums_reference
+    a = np.random.default_rng(R).standard_normal((R, F)).astype(dtype)
+    got = column_sums(a)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, column_sums_reference(a.astype(np.float64)),
+                               rtol=tol, atol=tol * np.sqrt(R))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = column_sums(a)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(got, one)                    # fixed blocks: same bits
+    assert column_sums(np.concatenate([a, a], axis=1)[:, ::2]) is None   # gaps: reference
+    assert column_sums(a[:, :7]) is None                       # few columns: reference

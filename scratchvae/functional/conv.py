@@ -46,6 +46,7 @@ from ..backend import dispatched, get_array_module, path_of
 from ..errors import ShapeError
 from .checks import check_array
 from .gemm import matmul
+from .linear import bias_grad
 from .patches import (_pair, col2im_nhwc, conv2d_output_shape, conv_transpose2d_output_shape,
                       im2col_nhwc)
 
@@ -203,7 +204,7 @@ def conv2d_backward(dy, cache, input_grad: bool = True):
                          f"got {tuple(dy.shape)}")
     dy_nhwc = _nhwc_memory(dy)                                  # (N, OH, OW, F)
     dy2 = dy_nhwc.reshape(N * OH * OW, F)                       # a view
-    db = dy2.sum(axis=0) if has_bias else None                  # (F,)
+    db = bias_grad(dy2) if has_bias else None                   # (F,)
     dW = conv2d_weight_grad_nhwc(x.transpose(0, 2, 3, 1), dy_nhwc, KH, KW, SH, SW, PH, PW)
     if not input_grad:
         return None, dW, db
@@ -276,7 +277,7 @@ def conv_transpose2d_backward(dy, cache, input_grad: bool = True):
     dy_nhwc = _nhwc_memory(dy)                                      # (N, OH, OW, C_out)
     # dW = x2ᵀ · im2col(dy): the weight gradient of the conv that maps dy to x's grid
     dW = conv2d_weight_grad_nhwc(dy_nhwc, x.transpose(0, 2, 3, 1), KH, KW, SH, SW, PH, PW)
-    db = dy_nhwc.reshape(-1, C_out).sum(axis=0) if has_bias else None      # (C_out,)
+    db = bias_grad(dy_nhwc.reshape(-1, C_out)) if has_bias else None       # (C_out,)
     if not input_grad:
         return None, dW, db
     dx = conv2d_nhwc(dy_nhwc, W, None, SH, SW, PH, PW)              # (N, H, W, C_in)

@@ -12,6 +12,7 @@ Backward, given dL/dy = dy (N, M):
 """
 from __future__ import annotations
 
+from ..backend import dispatched
 from ..errors import ShapeError
 from .checks import check_array, check_grad
 from .gemm import matmul
@@ -40,6 +41,14 @@ def linear_forward(x, W, b=None):
     return y, (x, W, b is not None)
 
 
+@dispatched("bias_grad")
+def bias_grad(dy2):
+    """db (F,) = Σ_rows dy2 for dy2 (R, F): the bias gradient of a dense or (with the
+    pixels as rows) convolutional layer. (Numba path: one parallel pass in a fixed order,
+    ``kernels.elementwise.column_sums``.)"""
+    return dy2.sum(axis=0)
+
+
 def linear_backward(dy, cache, input_grad: bool = True):
     """Gradients of ``linear_forward``.
 
@@ -55,5 +64,5 @@ def linear_backward(dy, cache, input_grad: bool = True):
     check_grad(dy, (x.shape[0], W.shape[1]), "linear_backward")
     dx = matmul(dy, W.T) if input_grad else None   # dL/dx_nd = sum_m dy_nm W_dm
     dW = matmul(x.T, dy)           # dL/dW_dm = sum_n x_nd dy_nm
-    db = dy.sum(axis=0) if has_bias else None   # dL/db_m = sum_n dy_nm
+    db = bias_grad(dy) if has_bias else None    # dL/db_m = sum_n dy_nm
     return dx, dW, db
