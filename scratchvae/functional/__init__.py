@@ -19,6 +19,7 @@ from .conv import (
 from .conv_reference import conv2d_naive, conv_transpose2d_naive
 from .patches import col2im, conv2d_output_shape, conv_transpose2d_output_shape, im2col
 from .linear import linear_backward, linear_forward
+from .gated import gated_backward, gated_forward
 from .numerics import log_sigmoid, logsumexp, sigmoid, softplus
 from .shape import (
     dropout_backward, dropout_forward, dropout_mask, upsample_nearest_backward,
@@ -37,4 +38,5 @@ __all__ = [
     "batchnorm_forward", "batchnorm_backward", "batchnorm_eval", "batchnorm_eval_backward",
     "upsample_nearest_forward", "upsample_nearest_backward",
     "dropout_mask", "dropout_forward", "dropout_backward",
+    "gated_forward", "gated_backward",
 ]

@@ -1,6 +1,7 @@
 """Registry entries for the dense layers and activations of :mod:`scratchvae.nn`:
 Linear (with and without bias), ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, Identity,
-ParametricTanh (per feature and shared) and a small Sequential MLP.
+ParametricTanh (per feature and shared), a small Sequential MLP, and the gated
+dense layer GatedLinear (with and without biases, and in a gated MLP).
 
 Checking standard: the one stated in :mod:`scratchvae.gradcheck.registry`. Each entry
 checks the input and every parameter of one tiny layer on an input with |x| in
@@ -34,3 +35,9 @@ register_layer("ParametricTanh", lambda r: parametric_tanh(r, 6), (4, 6))
 register_layer("ParametricTanh(shared)", lambda r: parametric_tanh(r, None), (4, 6))
 register_layer("Sequential(MLP)", lambda r: nn.Sequential(nn.Linear(5, 7, rng=r), nn.Tanh(),
                                                           nn.Linear(7, 3, rng=r)), (4, 5))
+register_layer("GatedLinear", lambda r: nn.GatedLinear(5, 3, rng=r), (4, 5))
+register_layer("GatedLinear(bias=False)", lambda r: nn.GatedLinear(5, 3, bias=False, rng=r),
+               (4, 5))
+register_layer("Sequential(gated MLP)", lambda r: nn.Sequential(nn.GatedLinear(5, 7, rng=r),
+                                                                nn.GatedLinear(7, 6, rng=r),
+                                                                nn.Linear(6, 3, rng=r)), (4, 5))

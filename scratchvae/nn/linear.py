@@ -39,10 +39,11 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng=None, dtype=np.float32):
         super().__init__()
-        in_features = check_int(in_features, "Linear in_features", 1,
-                                hint="Linear needs positive sizes")
-        out_features = check_int(out_features, "Linear out_features", 1,
-                                 hint="Linear needs positive sizes")
+        name = type(self).__name__
+        in_features = check_int(in_features, f"{name} in_features", 1,
+                                hint=f"{name} needs positive sizes")
+        out_features = check_int(out_features, f"{name} out_features", 1,
+                                 hint=f"{name} needs positive sizes")
         dtype = check_dtype(dtype)
         self.in_features, self.out_features = in_features, out_features
         rng = as_rng(check_seed(rng, "rng"))
@@ -52,11 +53,7 @@ class Linear(Module):
             self.add_param("b", rng.uniform(-bound, bound, (out_features,)).astype(dtype))
 
     def forward(self, x):
-        self._check_float_input(x)
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ShapeError(f"Linear({self.in_features}, {self.out_features}) expects input of "
-                             f"shape (N, {self.in_features}), got {tuple(x.shape)}"
-                             f"{_linear_fix(x.shape, self.in_features)}")
+        self._check_rows(x)
         return self._keep(*linear_forward(x, self.params["W"], self.params.get("b")))
 
     def backward(self, dy, input_grad: bool = True):
@@ -66,6 +63,14 @@ class Linear(Module):
         if db is not None:
             self.grads["b"] += db
         return dx
+
+    def _check_rows(self, x):
+        """Refuse an input that is not a floating (N, D) array, naming the likely fix."""
+        self._check_float_input(x)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ShapeError(f"{type(self).__name__}({self.in_features}, {self.out_features}) "
+                             f"expects input of shape (N, {self.in_features}), got "
+                             f"{tuple(x.shape)}{_linear_fix(x.shape, self.in_features)}")
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}, bias={'b' in self.params}"
