@@ -18,7 +18,8 @@ def tiny(**kw):
     return HVAE(6, (5, 4), (2, 3), seed=3, dtype=np.float64, **kw)
 
 
-@pytest.mark.parametrize("name", ["HVAE(bernoulli)", "HVAE(gaussian, beta=0.7)"])
+@pytest.mark.parametrize("name", ["HVAE(bernoulli)", "HVAE(gaussian, beta=0.7)",
+                                  "HVAE(bernoulli, gated)"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_gradcheck(name, seed):
     CHECKS[name](seed=seed).raise_if_failed()
@@ -50,7 +51,7 @@ def test_kl_z2_is_the_closed_form_of_the_top_posterior():
 
 def test_ancestral_sampler_moments():
     """z₂ ~ N(0, I) and z₁ | z₂ ~ N(m₁(z₂), e^{s₁(z₂)}): checked on 200,000 draws."""
-    model = HVAE(6, (5,), (2, 3), seed=0, dtype=np.float64)
+    model = HVAE(6, (5,), (2, 3), seed=0, dtype=np.float64)                    # gated
     z = model.sample_latents(200_000, rng=0)
     z1, z2 = z[:, :2], z[:, 2:]
     assert np.abs(z2.mean(0)).max() < 0.01
@@ -93,7 +94,7 @@ def linear_gaussian_hvae():
     a, a0, s1 = 0.8, -0.3, math.log(0.5)
     B, C, c, sx = np.array([1.2, -0.7]), np.array([0.4, 0.9]), np.array([0.1, -0.2]), \
         math.log(0.3)
-    model = HVAE(2, (2,), (1, 1), likelihood="gaussian", logvar_x=sx, activation="identity",
+    model = HVAE(2, (2,), (1, 1), likelihood="gaussian", logvar_x=sx, activation="identity", gated=False,
                  seed=0, dtype=np.float64)
     # the joint of (z₂, z₁, x₁, x₂): means and covariance
     v1, vx = math.exp(s1), math.exp(sx)

@@ -11,6 +11,8 @@ Notation: N batch, D data dimensions, L₁ and L₂ the sizes of z₁ and z₂, 
 
 The networks with two inputs (x and z₂; z₁ and z₂) give each input its own first layer
 and join them, as the paper's do:  h = join([act(W_a a + b_a), act(W_b b + b_b)]) → MLP.
+With ``gated=True`` (the paper's networks, the default) every hidden layer is a gated
+unit (xW + b) ⊙ σ(xV + c) (:class:`~scratchvae.nn.GatedLinear`) instead of Linear → act.
 
 Sampling, top-down in the generative direction and bottom-up in inference:
 
@@ -54,7 +56,7 @@ from ..distributions.likelihoods import get_likelihood
 from ..errors import ShapeError
 from ..functional.checks import check_array, check_finite, check_int, check_real, check_sizes
 from ..functional.shape import concat_forward
-from ..nn import Module
+from ..nn import GatedLinear, Module, Sequential
 from ..rng import as_rng
 from .base import Model, join_halves, split_halves
 from .blocks import mlp
@@ -65,22 +67,27 @@ class TwoInputNet(Module):
     """h = net([branch_a(a), branch_b(b)]): a network of two inputs, each with its own
     first layer, joined by concatenation (the paper's q(z₁|x, z₂) and p(x|z₁, z₂)).
 
-        branch_a   a (N, A) → Linear → act → (N, H)
+        branch_a   a (N, A) → Linear → act → (N, H)           (gated: GatedLinear)
         branch_b   b (N, B) → Linear → act → (N, H)
         net        [h_a, h_b] (N, 2H) → Linear → act → … → Linear → (N, out)
 
     Args:
-        sizes_a, sizes_b: A and B; hidden: the widths H of net's hidden layers (the branches
-            have width hidden[0]); out: the output size.
+        size_a, size_b: A and B; hidden: the widths H of net's hidden layers (the branches
+            have width hidden[0]); out: the output size; activation, gated: as for
+            :func:`~scratchvae.models.blocks.mlp`.
     """
 
     def __init__(self, size_a: int, size_b: int, hidden, out: int, activation: str, rng,
-                 dtype):
+                 dtype, gated: bool = False):
         super().__init__()
         h = int(hidden[0])
-        self.branch_a = mlp([size_a, h], activation, rng, dtype, final_activation=activation)
-        self.branch_b = mlp([size_b, h], activation, rng, dtype, final_activation=activation)
-        self.net = mlp([2 * h, *hidden[1:], out], activation, rng, dtype)
+
+        def branch(size):
+            if gated:
+                return Sequential(GatedLinear(size, h, rng=rng, dtype=dtype))
+            return mlp([size, h], activation, rng, dtype, final_activation=activation)
+        self.branch_a, self.branch_b = branch(size_a), branch(size_b)
+        self.net = mlp([2 * h, *hidden[1:], out], activation, rng, dtype, gated=gated)
         self.width = h
 
     def forward(self, a, b):
@@ -116,7 +123,8 @@ class HVAE(Model):
         likelihood: "bernoulli" (default), "gaussian" or "mse" (``distributions.LIKELIHOODS``).
         logvar_x: the fixed log-variance of a Gaussian p(x|z₁, z₂).
         beta: weight of both KL terms (1: the ELBO; the Trainer's warm-up ramps it).
-        activation: hidden activation name ("relu", "tanh", ...).
+        activation: hidden activation name ("relu", "tanh", ...) when ``gated`` is False.
+        gated: gated hidden units, as in the paper (True, the default).
         seed: seeds the initial weights and the model's ε generator; dtype: float32/float64.
     """
 
@@ -124,8 +132,8 @@ class HVAE(Model):
     terms = ("loss", "recon", "kl", "kl_z1", "kl_z2")
 
     def __init__(self, input_dim=784, hidden=(300, 300), latent_dims=(40, 40),
-                 likelihood="bernoulli", logvar_x=0.0, beta=1.0, activation="relu", seed=0,
-                 dtype=np.float32):
+                 likelihood="bernoulli", logvar_x=0.0, beta=1.0, activation="relu", gated=True,
+                 seed=0, dtype=np.float32):
         L1, L2 = check_sizes(latent_dims, "latent_dims", example="(40, 40)", length=2)
         check_vae_args(input_dim, L1 + L2, likelihood, False, logvar_x, beta, seed, dtype,
                        hidden=hidden, activation=activation)
@@ -133,12 +141,13 @@ class HVAE(Model):
         D = int(input_dim)
         super().__init__(dict(input_dim=D, hidden=hidden, latent_dims=[L1, L2],
                               likelihood=likelihood, logvar_x=float(logvar_x),
-                              beta=float(beta), activation=activation, seed=int(seed)))
-        rng = as_rng(seed)                    # the weights, in this order:
-        self.encoder_z2 = mlp([D, *hidden, 2 * L2], activation, rng, dtype)           # q(z₂|x)
-        self.encoder_z1 = TwoInputNet(D, L2, hidden, 2 * L1, activation, rng, dtype)  # q(z₁|x,z₂)
-        self.prior_z1 = mlp([L2, *hidden, 2 * L1], activation, rng, dtype)            # p(z₁|z₂)
-        self.decoder = TwoInputNet(L1, L2, hidden[::-1], D, activation, rng, dtype)   # p(x|z₁,z₂)
+                              beta=float(beta), activation=activation, gated=bool(gated),
+                              seed=int(seed)))
+        rng, g = as_rng(seed), bool(gated)    # the weights, in this order:
+        self.encoder_z2 = mlp([D, *hidden, 2 * L2], activation, rng, dtype, gated=g)  # q(z₂|x)
+        self.encoder_z1 = TwoInputNet(D, L2, hidden, 2 * L1, activation, rng, dtype, g)  # q(z₁|x,z₂)
+        self.prior_z1 = mlp([L2, *hidden, 2 * L1], activation, rng, dtype, gated=g)   # p(z₁|z₂)
+        self.decoder = TwoInputNet(L1, L2, hidden[::-1], D, activation, rng, dtype, g)  # p(x|z₁,z₂)
         self.input_dim, self.latent_dims = D, (L1, L2)
         self.likelihood, self.lik = likelihood, get_likelihood(likelihood)
         self.logvar_x = check_real(logvar_x, "logvar_x")
