@@ -11,6 +11,7 @@ autoencoder's ``sizes``. Arguments not given keep the constructor's defaults.
 """
 from __future__ import annotations
 
+import argparse
 import inspect
 
 from ..errors import ScratchVAEError
@@ -24,6 +25,11 @@ ACTIVATION_NAMES = ["relu", "leaky_relu", "tanh", "sigmoid", "softplus", "ptanh"
 MODEL_OPTIONS = [
     ("--hidden", "hidden", dict(type=positive_int, nargs="+", help="hidden widths, e.g. 512 256")),
     ("--latent-dim", "latent_dim", dict(type=positive_int, help="latent (code) size L")),
+    ("--latent-dims", "latent_dims", dict(type=positive_int, nargs=2, metavar=("L1", "L2"),
+                                          help="hvae: the sizes of z1 (near the data) and z2")),
+    ("--gated", "gated", dict(action=argparse.BooleanOptionalAction,
+                              help="gated hidden units (xW + b) ⊙ σ(xV + c) (hvae: on by "
+                                   "default)")),
     ("--likelihood", "likelihood", dict(choices=["bernoulli", "gaussian", "mse"],
                                         help="p(x|z); default: bernoulli for data in [0, 1], "
                                              "gaussian otherwise (or the model's own default)")),

@@ -14,7 +14,9 @@ KL per dimension: the mean over the data of KL(q(z_j|x) || N(0, 1)),
 
     KL_j = (1/N) Σ_n ½ ( μ_nj² + σ_nj² − 1 − log σ_nj² )    nats,
 
-whose sum over j is the KL term of the ELBO; a unit with KL_j ≈ 0 is unused.
+whose sum over j is the KL term of the ELBO; a unit with KL_j ≈ 0 is unused. A model
+whose prior is not N(0, I) (a hierarchy) gives its own per-unit KL, ``kl_per_unit(x)``
+(:mod:`.interface`).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class LatentUsage:
 
     variances:     Var_n μ_j(x_n), the activity of each unit.
     kl:            mean KL of each unit, nats (sums to the ELBO's KL term).
-    kl_per_image:  (N,) KL(q(z|x_n) || N(0, I)) summed over the units, nats.
+    kl_per_image:  (N,) KL(q(z|x_n) || p(z)) summed over the units, nats.
     active:        variances > threshold.
     """
     variances: np.ndarray
@@ -69,7 +71,9 @@ def latent_usage(model, x, threshold: float = 0.01, batch_size: int = 1000) -> L
             xb = model.check_input(x[i:i + batch_size], model.input_dim)
             mu, logvar = (a.astype(np.float64) for a in encode_checked(model, xb))
             mus.append(to_numpy(mu))                                     # (B, L)
-            kls.append(to_numpy(kl_per_unit(mu, logvar)))                # (B, L)
+            kl = model.kl_per_unit(xb) if hasattr(model, "kl_per_unit") else \
+                kl_per_unit(mu, logvar)                                  # (B, L)
+            kls.append(to_numpy(kl).astype(np.float64))
     finally:
         model.train(was_training)
     mu, kl = np.concatenate(mus), np.concatenate(kls)                   # (N, L) each

@@ -14,6 +14,11 @@ with published tables, not a loss to differentiate. With z = μ + σ ⊙ ε (σ 
     log q(z|x) = −½ Σ_j ( ε_j² + logvar_j + log 2π )             since (z_j − μ_j)/σ_j = ε_j
     log p(z) − log q(z|x) = −½ Σ_j ( z_j² − ε_j² − logvar_j )    the log 2π terms cancel
 
+A model whose prior is not N(0, I) supplies its own ``model.log_prior(z)`` (the
+VampPrior VAE's mixture, exact over its K components); every VAE of
+:class:`~scratchvae.models.VAEBase` has one, N(0, I) by default. log p(z) is then the
+model's, minus the full log q(z|x) above.
+
 and the decoder's density (the losses of :mod:`scratchvae.distributions.likelihoods`
 with the sign flipped, constants included):
 
@@ -36,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
-from ..distributions.likelihoods import get_likelihood
+from ..distributions.likelihoods import LOG_2PI, get_likelihood
 from ..errors import ShapeError
 
 
@@ -58,12 +63,20 @@ def log_likelihood(name: str, out, x, logvar=0.0):
     return get_likelihood(name).log_density(out, x, logvar)
 
 
-def log_prior_minus_posterior(z, eps, logvar):
-    """log p(z) − log q(z|x) = −½ Σ_j (z_j² − ε_j² − logvar_j), float64.
+def log_prior_minus_posterior(z, eps, logvar, log_prior=None):
+    """log p(z) − log q(z|x), float64.
 
-    Args: z, eps (..., L) and logvar broadcastable to them. Returns (...,).
+    Args:
+        z, eps: (..., L) and logvar broadcastable to them.
+        log_prior: the model's log p(z) of codes (..., L) → (...) — a learned prior such as
+            the VampPrior's (``model.log_prior``) — or None for N(0, I), where the log 2π
+            terms cancel: −½ Σ_j (z_j² − ε_j² − logvar_j).
+    Returns (...,).
     """
-    return -0.5 * (z * z - eps * eps - logvar).sum(axis=-1)
+    if log_prior is None:
+        return -0.5 * (z * z - eps * eps - logvar).sum(axis=-1)
+    log_q = -0.5 * (eps * eps + logvar + LOG_2PI).sum(axis=-1)          # log q(z|x), full
+    return log_prior(z) - log_q
 
 
 def log_weights_chunk(model, x, mu, logvar, eps):
@@ -76,15 +89,20 @@ def log_weights_chunk(model, x, mu, logvar, eps):
         eps: (G, S, L) float64 standard-normal noise.
     Returns:
         ``(log_w, log_px_z)``, each (G, S) float64: the log weights and their
-        reconstruction part log p(x|z).
+        reconstruction part log p(x|z). A model with latents of its own structure
+        computes them itself (``model.log_weights_chunk``, :mod:`.interface`).
     """
+    if hasattr(model, "log_weights_chunk"):
+        return model.log_weights_chunk(x, mu, logvar, eps)
     xp = get_array_module(mu)
     G, S, L = eps.shape
     z = mu[:, None, :] + xp.exp(0.5 * logvar)[:, None, :] * eps       # (G, S, L)
     out = model.decoder_output(z.reshape(G * S, L).astype(model.dtype))    # (G·S, D)
     log_px_z = log_likelihood(model.likelihood, out.reshape(G, S, -1), x,
                               _logvar_value(model))                    # (G, S)
-    return log_px_z + log_prior_minus_posterior(z, eps, logvar[:, None, :]), log_px_z
+    log_pz_qz = log_prior_minus_posterior(z, eps, logvar[:, None, :],
+                                          getattr(model, "log_prior", None))
+    return log_px_z + log_pz_qz, log_px_z
 
 
 def _logvar_value(model):

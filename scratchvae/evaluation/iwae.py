@@ -63,12 +63,15 @@ class IWAEResult:
 
     nll:   −log (1/K) Σ_k w_k, nats.
     recon: −(1/K) Σ_k log p(x|z_k), the K-sample reconstruction term of the ELBO.
+    neg_elbo: −(1/K) Σ_k log w_k, the K-sample estimate of −ELBO (any prior, any
+           number of stochastic layers; a closed-form KL is sharper where one exists).
     ess:   effective sample size (Σ w)² / Σ w², in [1, K]: how many samples carried
            the estimate (close to 1: q is a poor proposal and NLL_K is unreliable).
     """
     nll: np.ndarray
     recon: np.ndarray
     ess: np.ndarray
+    neg_elbo: np.ndarray
     k: int
     seconds: float
 
@@ -141,7 +144,7 @@ def importance_sample(model, x, k, *, batch_size=100, sample_chunk=None, rng=Non
     max_rows = max(1, int(memory_mb * 2**20 // (model.input_dim * np.dtype(model.dtype).itemsize)))
     S = min(k, int(sample_chunk) if sample_chunk else max_rows)
     G = max(1, min(batch_size, max_rows // S))
-    nll, recon, ess = (np.empty(N) for _ in range(3))
+    nll, recon, ess, neg_elbo = (np.empty(N) for _ in range(4))
     was_training = model.training
     model.eval()
     t0 = time.perf_counter()
@@ -156,21 +159,23 @@ def importance_sample(model, x, k, *, batch_size=100, sample_chunk=None, rng=Non
                     n0 = b0 + g0                       # index of the group's first image in x
                     stats = _sample_group(model, xb[g0:g1], mu[g0:g1], logvar[g0:g1], k, S,
                                           lambda s0, s1: draw(s0, s1, n0, n0 + g1 - g0))
-                    for arr, val in zip((nll, recon, ess), stats):
+                    for arr, val in zip((nll, recon, ess, neg_elbo), stats):
                         arr[n0:n0 + g1 - g0] = to_numpy(val)
                     bar.update(g1 - g0)
     finally:
         model.train(was_training)
-    return IWAEResult(nll=nll, recon=recon, ess=ess, k=k, seconds=time.perf_counter() - t0)
+    return IWAEResult(nll=nll, recon=recon, ess=ess, neg_elbo=neg_elbo, k=k,
+                      seconds=time.perf_counter() - t0)
 
 
 def _sample_group(model, x, mu, logvar, k, S, draw):
-    """Fold K samples of G images, S at a time, into running sums. Returns (nll, recon, ess)."""
+    """Fold K samples of G images, S at a time, into running sums. Returns (nll, recon, ess,
+    neg_elbo)."""
     xp = get_array_module(mu)
     G = len(x)
     acc = RunningLogSumExp((G,), xp)          # log Σ_k w_k
     acc2 = RunningLogSumExp((G,), xp)         # log Σ_k w_k², for the ESS
-    recon_sum = xp.zeros(G)
+    recon_sum, log_w_sum = xp.zeros(G), xp.zeros(G)
     for s0 in range(0, k, S):
         s1 = min(s0 + S, k)
         eps = xp.asarray(draw(s0, s1), dtype=np.float64)             # (s1 − s0, G, L)
@@ -179,10 +184,12 @@ def _sample_group(model, x, mu, logvar, k, S, draw):
         acc.add(log_w)
         acc2.add(2 * log_w)
         recon_sum -= log_px_z.sum(axis=1)
+        log_w_sum += log_w.sum(axis=1)
     log_sum = acc.value()
     return (math.log(k) - log_sum,              # NLL_K = −(log Σ w − log K)
             recon_sum / k,
-            xp.exp(2 * log_sum - acc2.value()))  # ESS = (Σ w)² / Σ w²
+            xp.exp(2 * log_sum - acc2.value()),  # ESS = (Σ w)² / Σ w²
+            -log_w_sum / k)
 
 
 class RunningLogSumExp:

@@ -6,7 +6,9 @@ images, sd_n / √N — the spread due to which images were tested, which is wha
 that report "NLL ± se" mean.
 
     −ELBO   = recon + KL,  recon = −(1/K) Σ_k log p(x|z_k) (the K importance samples),
-              KL = KL(q(z|x) || N(0, I)) in closed form
+              KL = KL(q(z|x) || N(0, I)) in closed form; for a model without one (a
+              hierarchy, :func:`.interface.kl_in_closed_form`) −ELBO = −(1/K) Σ_k log w_k
+              from the same samples, and KL = −ELBO − recon
     NLL_K   = −log (1/K) Σ_k w_k  (:mod:`.iwae`),   NLL_K ≤ −ELBO, gap = −ELBO − NLL_K ≥ 0
 
 The gap estimates how far q(z|x) is from the true posterior (the ELBO's slack is
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import check_float_array
 from .active_units import latent_usage
-from .interface import check_vae, model_name
+from .interface import check_vae, kl_in_closed_form, model_name
 from .iwae import DEFAULT_MEMORY_MB, importance_sample
 
 
@@ -40,6 +42,7 @@ class EvaluationReport:
     unit_variances: list           # (L,) Var_n μ_j(x_n)
     threshold: float
     ess_mean: float                # mean effective sample size, in [1, K]
+    active_per_level: dict         # {level: [active, size]} for a hierarchy, else {}
     seconds: float
     extra: dict = field(default_factory=dict)    # data set, split, binarization, ...
 
@@ -73,15 +76,20 @@ def evaluate_model(model, x, *, k: int = 5000, batch_size: int = 100, sample_chu
     iw = importance_sample(model, x, k, batch_size=batch_size, sample_chunk=sample_chunk,
                            rng=rng, memory_mb=memory_mb, progress=progress)
     usage = latent_usage(model, x, threshold)
-    neg_elbo_per = iw.recon + usage.kl_per_image                        # (N,)
+    neg_elbo_per = iw.recon + usage.kl_per_image if kl_in_closed_form(model) else iw.neg_elbo
+    levels, start = {}, 0
+    for name, size in getattr(model, "latent_levels", {}).items():      # columns in order
+        levels[name] = [int(usage.active[start:start + size].sum()), int(size)]
+        start += size
     return EvaluationReport(
         model=model_name(model), n=len(x), k=int(k),
         nll=float(iw.nll.mean()), nll_se=_se(iw.nll),
         neg_elbo=float(neg_elbo_per.mean()), neg_elbo_se=_se(neg_elbo_per),
-        recon=float(iw.recon.mean()), kl=float(usage.kl_per_image.mean()),
+        recon=float(iw.recon.mean()), kl=float((neg_elbo_per - iw.recon).mean()),
         kl_per_dim=usage.kl.tolist(),
         active_units=usage.count, unit_variances=usage.variances.tolist(),
-        threshold=float(threshold), ess_mean=float(iw.ess.mean()), seconds=iw.seconds,
+        threshold=float(threshold), ess_mean=float(iw.ess.mean()), active_per_level=levels,
+        seconds=iw.seconds,
         extra=dict(extra or {}))
 
 
@@ -100,6 +108,8 @@ def format_report(r: EvaluationReport) -> str:
              f"  {'effective samples':<24} {r.ess_mean:10.1f} of {r.k}",
              f"  {'active units':<24} {r.active_units:7d} of {len(r.kl_per_dim)} "
              f"(Var μ_j > {r.threshold:g})",
+             *(f"  {'  level ' + name:<24} {a:7d} of {n}" for name, (a, n) in
+               r.active_per_level.items()),
              f"  {'unit':>6} {'KL (nats)':>10} {'Var μ':>10}  active"]
     for j, (kl, v) in enumerate(zip(r.kl_per_dim, r.unit_variances)):
         lines.append(f"  {j:6d} {kl:10.3f} {v:10.4f}  {'yes' if v > r.threshold else 'no'}")

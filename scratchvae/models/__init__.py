@@ -15,6 +15,7 @@ from .conv_vae import ConvVAE
 from .cvae import CVAE
 from .denoising_ae import DenoisingAE
 from .geco import GECOVAE
+from .hvae import HVAE
 from .iwae import IWAE, ConvIWAE
 from .lagrangian_vae import LagrangianVAE
 from .sparse_ae import SparseAutoencoder
@@ -27,7 +28,7 @@ from .vae_gan import VAEGAN
 MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
           "dae": DenoisingAE, "sparse-ae": SparseAutoencoder, "stacked-ae": StackedAutoencoder,
           "lagrangian-vae": LagrangianVAE, "geco-vae": GECOVAE, "vae-gan": VAEGAN,
-          "iwae": IWAE, "conv-iwae": ConvIWAE}
+          "iwae": IWAE, "conv-iwae": ConvIWAE, "hvae": HVAE}
 
 #: Models of a task beyond the images alone, whose batches carry more than the images:
 #: ratings with their observed-entry mask, luminance with its colour target. They keep
@@ -58,5 +59,5 @@ __all__ = ["AutoRec", "Colorizer", "Model", "VAEBase", "AutoencoderBase", "VAE",
            "CVAE", "Autoencoder",
            "DenoisingAE", "SparseAutoencoder", "StackedAutoencoder", "StackedAEStage",
            "LagrangianVAE", "GECOVAE", "VAEGAN",
-           "Discriminator", "IWAE", "ConvIWAE", "MODELS", "TASK_MODELS", "REGISTRY",
+           "Discriminator", "IWAE", "ConvIWAE", "HVAE", "MODELS", "TASK_MODELS", "REGISTRY",
            "build_model"]

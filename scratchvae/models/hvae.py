@@ -283,6 +283,25 @@ class HVAE(Model):
         log_px_z = self.lik.log_density(out.reshape(G, S, -1), x, self.logvar_x)   # (G, S)
         return log_px_z + log_w2 + log_w1.reshape(G, S), log_px_z
 
+    @property
+    def latent_levels(self) -> dict:
+        """{level: size} in the order of the columns of :meth:`encode`: z₁, then z₂."""
+        return {"z1": self.latent_dims[0], "z2": self.latent_dims[1]}
+
+    def kl_per_unit(self, x):
+        """Per-unit KL of each image, (N, L₁+L₂) float64, at the point summary z₂ = μ₂:
+        KL(q(z₁ⱼ|x, μ₂) ‖ p(z₁ⱼ|μ₂)) for z₁, KL(q(z₂ⱼ|x) ‖ N(0, 1)) for z₂. (The ELBO's z₁
+        term averages over z₂ ~ q(z₂|x) instead; the report's total KL is that one.)"""
+        x = self.check_input(x, self.input_dim, self.likelihood)
+        xp = get_array_module(x)
+        mu2, lv2 = (a.astype(np.float64) for a in self._z2_posterior(x))
+        mu1, lv1 = (a.astype(np.float64) for a in self._z1_posterior(x, mu2.astype(self.dtype)))
+        m1, s1 = (a.astype(np.float64) for a in self._z1_prior(mu2.astype(self.dtype)))
+        d = lv1 - s1
+        kl1 = 0.5 * (xp.expm1(d) - d + (mu1 - m1) ** 2 * xp.exp(-s1))
+        kl2 = 0.5 * (mu2 * mu2 + xp.expm1(lv2) - lv2)
+        return xp.concatenate([kl1, kl2], axis=1)
+
     # --------------------------------------------------------------- inference
     def encode(self, x):
         """The top-down means of inference: x (N, D) → (μ, logvar) (N, L₁+L₂), the z₁ part
@@ -298,6 +317,10 @@ class HVAE(Model):
         L1 = self.latent_dims[0]
         z = self.check_codes(z, sum(self.latent_dims), "z")
         return self.lik.mean(self.decoder.forward(z[:, :L1], z[:, L1:]))
+
+    def reconstruct(self, x):
+        """Decode the posterior means: x (N, D) → x̂ (N, D)."""
+        return self.decode(self.encode(x)[0])
 
     def sample_latents(self, n: int, rng=None):
         """Ancestral samples of the prior: z₂ ~ N(0, I), z₁ ~ p(z₁|z₂); (n, L₁+L₂)."""
