@@ -28,6 +28,7 @@ MUST_CHECK = {
     "ConvIWAE": {"encoder.1.W", "decoder.0.W"},
     "HVAE": {"encoder_z2.0.W", "encoder_z1.branch_b.0.W", "prior_z1.0.W",
              "decoder.branch_b.0.W"},
+    "VampPriorVAE": {"pseudo_inputs", "encoder.0.W", "decoder.0.W"},
     "DenoisingAE": {"encoder.0.W", "encoder.0.b", "encoder.2.W", "encoder.2.b",
                     "decoder.0.W", "decoder.0.b", "decoder.2.W", "decoder.2.b"},
 }

@@ -73,5 +73,7 @@ def encode_checked(model, x):
 def kl_in_closed_form(model) -> bool:
     """True when the model's KL term is KL(q(z|x) ‖ N(0, I)) of one Gaussian layer, which
     the evaluation computes in closed form from ``encode``; False for a model that
-    computes its own importance weights (a hierarchy, a learned prior)."""
-    return not hasattr(model, "log_weights_chunk")
+    computes its own importance weights (a hierarchy) or has a prior of its own
+    (``model.learned_prior`` True: the VampPrior VAE, whose ``log_prior`` the importance
+    weights use)."""
+    return not (hasattr(model, "log_weights_chunk") or getattr(model, "learned_prior", False))

@@ -6,8 +6,8 @@ cache and call these functions; the losses and probabilistic pieces live in
 :mod:`scratchvae.distributions`.
 """
 from .activations import (
-    leaky_relu_backward, leaky_relu_forward, ptanh_backward, ptanh_forward,
-    relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
+    hardtanh_backward, hardtanh_forward, leaky_relu_backward, leaky_relu_forward,
+    ptanh_backward, ptanh_forward, relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
     softplus_backward, softplus_forward, tanh_backward, tanh_forward,
 )
 from .batchnorm import (
@@ -38,5 +38,5 @@ __all__ = [
     "batchnorm_forward", "batchnorm_backward", "batchnorm_eval", "batchnorm_eval_backward",
     "upsample_nearest_forward", "upsample_nearest_backward",
     "dropout_mask", "dropout_forward", "dropout_backward",
-    "gated_forward", "gated_backward",
+    "gated_forward", "gated_backward", "hardtanh_forward", "hardtanh_backward",
 ]

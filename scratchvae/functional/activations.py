@@ -125,3 +125,19 @@ def ptanh_backward(dy, cache):
     if a.shape[-1] == 1 and dy.shape[-1] != 1:          # one parameter shared by all features
         da, db = da.sum(keepdims=True), db.sum(keepdims=True)
     return dx, da, db
+
+
+# ------------------------------------------------------------------------ HardTanh
+def hardtanh_forward(x, low=-1.0, high=1.0):
+    """y = min(max(x, low), high), the clamp to [low, high]. Cache: the boolean mask of
+    the entries strictly inside (low, high), where y = x."""
+    xp = get_array_module(x)
+    mask = (x > low) & (x < high)
+    return xp.clip(x, low, high), mask
+
+
+def hardtanh_backward(dy, mask):
+    """dx = dy * 1[low < x < high]: 1 inside the interval, 0 where the clamp holds y at a
+    bound (the subgradient at a bound itself is taken as 0)."""
+    check_grad(dy, mask.shape, "hardtanh_backward")
+    return dy * mask

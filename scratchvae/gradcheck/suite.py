@@ -22,6 +22,7 @@ from . import (  # noqa: F401 - imported for their registrations, in this order
     suite_vaegan,           # discriminator, GAN losses, the VAE-GAN's three objectives
     suite_iwae,             # the IWAE objective (k importance samples)
     suite_hvae,             # the two-level hierarchical VAE
+    suite_vampprior,        # hardtanh, the mixture prior, its sampled KL, the VampPrior VAE
     suite_autorec,          # item-based AutoRec (masked loss, weight decay)
     suite_colour,           # colour from chroma, the U-Net colorizer
 )

@@ -24,11 +24,13 @@ from .discriminator import Discriminator
 from .vae import VAE
 from .vae_base import VAEBase
 from .vae_gan import VAEGAN
+from .vampprior_vae import VampPriorVAE
 
 MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
           "dae": DenoisingAE, "sparse-ae": SparseAutoencoder, "stacked-ae": StackedAutoencoder,
           "lagrangian-vae": LagrangianVAE, "geco-vae": GECOVAE, "vae-gan": VAEGAN,
-          "iwae": IWAE, "conv-iwae": ConvIWAE, "hvae": HVAE}
+          "iwae": IWAE, "conv-iwae": ConvIWAE, "hvae": HVAE,
+          "vampprior-vae": VampPriorVAE}
 
 #: Models of a task beyond the images alone, whose batches carry more than the images:
 #: ratings with their observed-entry mask, luminance with its colour target. They keep
@@ -60,4 +62,4 @@ __all__ = ["AutoRec", "Colorizer", "Model", "VAEBase", "AutoencoderBase", "VAE",
            "DenoisingAE", "SparseAutoencoder", "StackedAutoencoder", "StackedAEStage",
            "LagrangianVAE", "GECOVAE", "VAEGAN",
            "Discriminator", "IWAE", "ConvIWAE", "HVAE", "MODELS", "TASK_MODELS", "REGISTRY",
-           "build_model"]
+           "build_model", "VampPriorVAE"]

@@ -54,12 +54,14 @@ class VAE(VAEBase):
                          logvar_x=logvar_x, beta=beta, seed=seed, dtype=dtype)
 
 
-def mlp_pair(input_dim, hidden, latent_dim, activation, seed, dtype, n_classes=0):
+def mlp_pair(input_dim, hidden, latent_dim, activation, seed, dtype, n_classes=0,
+             gated=False):
     """The VAE's MLPs: encoder (D+K) → H… → 2L and decoder (L+K) → …H → D, drawn in that
-    order from ``seed`` (an int, or a Generator the caller goes on drawing from)."""
+    order from ``seed`` (an int, or a Generator the caller goes on drawing from); with
+    ``gated``, their hidden layers are GatedLinear (``blocks.mlp``)."""
     init_rng = as_rng(seed)
     encoder = mlp([int(input_dim) + n_classes, *hidden, 2 * int(latent_dim)], activation,
-                  init_rng, dtype)
+                  init_rng, dtype, gated=gated)
     decoder = mlp([int(latent_dim) + n_classes, *reversed(list(hidden)), int(input_dim)],
-                  activation, init_rng, dtype)
+                  activation, init_rng, dtype, gated=gated)
     return encoder, decoder

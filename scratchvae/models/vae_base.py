@@ -30,7 +30,10 @@ reconstruction target.
 A subclass supplies the two networks (any modules mapping (N, D+K) → (N, 2L) and
 (N, L+K) → (N, D)) and, if it has other weights, its own ``loss_and_grads`` around
 :meth:`weighted_pass`; the IWAE and the VAE-GAN reuse the encoder half
-(:meth:`posterior`, :meth:`encoder_backward`) under objectives of their own.
+(:meth:`posterior`, :meth:`encoder_backward`) under objectives of their own. The prior
+p(z) = N(0, I) lives in two methods, :meth:`prior_sample` (for :meth:`sample`) and
+:meth:`log_prior` (for the IWAE estimate of ``evaluation/``): a model with a learned
+prior, the VampPrior VAE, overrides those two and its own objective.
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ from ..distributions import (
     kl_per_dimension, kl_standard_normal, reparameterize_backward, reparameterize_forward,
     standard_normal,
 )
-from ..distributions.likelihoods import get_likelihood
+from ..distributions.likelihoods import LOG_2PI, get_likelihood
 from ..errors import ConfigError, DataError, DTypeError, ShapeError
 from ..functional.checks import (
     check_array, check_dtype, check_int, check_real, check_sizes,
@@ -266,6 +269,18 @@ class VAEBase(Model):
         res.update(loss=float(recon + self.beta * kl), recon=float(recon), kl=float(kl))
         return res
 
+    # ---------------------------------------------------------------- the prior
+    # p(z) = N(0, I) for every VAE of this core; a model with another prior (the
+    # VampPrior VAE) overrides these two, and the sampler and the IWAE estimate follow.
+    def prior_sample(self, n: int, rng):
+        """n codes z ~ p(z) (n, L) from the Generator ``rng``, in the model's dtype."""
+        return standard_normal((n, self.latent_dim), rng, self.dtype, self.xp())
+
+    def log_prior(self, z):
+        """log p(z) = −½ Σ_j (z_j² + log 2π) of codes z (..., L), summed over L: (...),
+        nats, in z's dtype (the importance weights of ``evaluation/`` pass float64)."""
+        return -0.5 * (z * z + LOG_2PI).sum(axis=-1)
+
     # --------------------------------------------------------------- inference
     def encode(self, x, y=None):
         """x (N, D) [and labels y (N,)] → (μ, logvar) of q(z|x), each (N, L); x must be data
@@ -292,8 +307,7 @@ class VAEBase(Model):
                 raise DTypeError(f"labels must be an integer class in [0, {self.n_classes}) or "
                                  f"an (n,) integer array, got {labels!r}")
             labels = np.full(n, labels, dtype=np.int64)
-        z = standard_normal((n, self.latent_dim), self._rng(rng), self.dtype, self.xp())
-        return self.decode(z, labels)
+        return self.decode(self.prior_sample(n, self._rng(rng)), labels)
 
     def reconstruction_nll(self, x, z, y=None, reduction: str = "none"):
         """−log p(x|z) of each example (N,) (or reduced), through the decoder."""
