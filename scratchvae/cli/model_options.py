@@ -42,6 +42,8 @@ MODEL_OPTIONS = [
     ("--channels", "channels", dict(type=positive_int, nargs=2,
                                     help="conv models: the two conv widths")),
     ("--k", "k", dict(type=positive_int, help="iwae, conv-iwae: importance samples per example")),
+    ("--n-pseudo", "n_pseudo", dict(type=positive_int,
+                                    help="vampprior-vae: the number K of pseudo-inputs")),
     ("--corruption", "corruption", dict(choices=["gaussian", "masking", "watermark"],
                                         help="dae")),
     ("--noise-level", "noise_level", dict(type=nonnegative_float,
