@@ -170,6 +170,12 @@ def run_hvae():
                                 3e-3)}
 
 
+def run_vampprior_vae():
+    from scratchvae.models import VampPriorVAE
+    return {"loss": adam_losses(VampPriorVAE(64, (32, 16), 4, n_pseudo=10, seed=0),
+                                _near_binary(16, 64), 12, 3e-3)}
+
+
 def run_vae_gan():
     from scratchvae.models import VAEGAN
     m = VAEGAN(input_dim=64, hidden=(32,), latent_dim=4, dis_hidden=(64, 16), feature_layer=1,
