@@ -176,6 +176,12 @@ def run_vampprior_vae():
                                 _near_binary(16, 64), 12, 3e-3)}
 
 
+def run_hvae_vampprior():
+    from scratchvae.models import HVAE
+    return {"loss": adam_losses(HVAE(64, (32, 16), (4, 3), prior="vampprior", n_pseudo=10,
+                                     seed=0), _near_binary(16, 64), 12, 3e-3)}
+
+
 def run_vae_gan():
     from scratchvae.models import VAEGAN
     m = VAEGAN(input_dim=64, hidden=(32,), latent_dim=4, dis_hidden=(64, 16), feature_layer=1,

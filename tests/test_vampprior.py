@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+import scratchvae.models.pseudo_inputs as pseudo_module
 import scratchvae.models.vampprior_vae as vamp_module
 from scratchvae import cli
 from scratchvae.distributions import kl_diag_gaussians
@@ -318,7 +319,7 @@ def test_log_prior_is_the_same_in_chunks(monkeypatch):
     m = make(seed=7)
     z = np.random.default_rng(11).normal(size=(3, 4, L))                 # (..., L)
     whole = m.log_prior(z)
-    monkeypatch.setattr(vamp_module, "PRIOR_CHUNK", 2 * K * L)           # 2 codes a chunk
+    monkeypatch.setattr(pseudo_module, "PRIOR_CHUNK", 2 * K * L)           # 2 codes a chunk
     np.testing.assert_array_equal(m.log_prior(z), whole)
     assert whole.shape == (3, 4)
     np.testing.assert_allclose(whole, mixture_log_density_forward(

@@ -1,7 +1,8 @@
 """Registry entries for the two-level hierarchical VAE: every parameter of a tiny HVAE
 (Bernoulli and Gaussian likelihoods with tanh networks, β = 0.7 for the second so that
-the KL terms' weight is exercised; Bernoulli with the paper's gated units), with the
-noise [ε₁, ε₂] frozen.
+the KL terms' weight is exercised; Bernoulli with the paper's gated units; Bernoulli with
+a VampPrior of 3 pseudo-inputs over z₂, the pseudo-inputs checked like the weights), with
+the noise [ε₁, ε₂] frozen.
 
 Checking standard: the one stated in :mod:`scratchvae.gradcheck.registry`, through
 :func:`~scratchvae.gradcheck.registry.model_check` (unit-scale weights, x in
@@ -42,4 +43,19 @@ def hvae_gated(seed=0, **options):
     x = rng.uniform(0.05, 0.95, (3, model.input_dim))
     eps = rng.standard_normal((3, model.latent_dim))
     return check_model(model, x, op="HVAE(bernoulli, gated)", loss_kwargs={"eps": eps},
+                       seed=seed, **options)
+
+
+@register("HVAE(bernoulli, vampprior)")
+def hvae_vampprior(seed=0, **options):
+    """The VampPrior over z₂, with pseudo-inputs spread over (0.1, 0.9) — inside the
+    hardtanh's linear range, away from its kinks — and W ~ N(0, 1/fan_in), so that the
+    three components and the codes stay within a few σ of each other and every
+    responsibility carries weight."""
+    rng = np.random.default_rng(seed)
+    model = fan_in_weights(hvae("bernoulli", prior="vampprior", n_pseudo=3).astype(F64), rng)
+    model.set_pseudo_inputs(rng.uniform(0.1, 0.9, (3, model.input_dim)))
+    x = rng.uniform(0.05, 0.95, (3, model.input_dim))
+    eps = rng.standard_normal((3, model.latent_dim))
+    return check_model(model, x, op="HVAE(bernoulli, vampprior)", loss_kwargs={"eps": eps},
                        seed=seed, **options)

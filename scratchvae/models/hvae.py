@@ -5,7 +5,7 @@ Notation: N batch, D data dimensions, L₁ and L₂ the sizes of z₁ and z₂, 
 
     inference   q(z₂ | x)        = N(μ₂(x), diag e^{lv₂(x)})              encoder_z2
                 q(z₁ | x, z₂)    = N(μ₁(x, z₂), diag e^{lv₁(x, z₂)})      encoder_z1
-    generative  p(z₂)            = N(0, I)
+    generative  p(z₂)            = N(0, I), or the VampPrior (1/K) Σ_k q(z₂ | u_k)
                 p(z₁ | z₂)       = N(m₁(z₂), diag e^{s₁(z₂)})             prior_z1
                 p(x | z₁, z₂)    = Bernoulli(σ(logits(z₁, z₂)))           decoder
 
@@ -18,6 +18,10 @@ Sampling, top-down in the generative direction and bottom-up in inference:
 
     z₂ = μ₂ + σ₂ ⊙ ε₂,     z₁ = μ₁(x, z₂) + σ₁ ⊙ ε₁,     ε = [ε₁, ε₂] ~ N(0, I)   (N, L₁+L₂)
 
+With ``prior="vampprior"`` p(z₂) is the mixture of q(z₂|·) at K learned pseudo-inputs
+(:mod:`.pseudo_inputs`, the VampPrior VAE's prior moved to the top level, as the paper's
+HVAE + VampPrior does); encoder_z2 then runs once on the stacked rows [x; u].
+
 The objective, one sample of (z₁, z₂) per image, in nats (sum over dimensions, mean
 over the batch); the inner KL is closed-form given the sampled z₂:
 
@@ -25,6 +29,9 @@ over the batch); the inner KL is closed-form given the sampled z₂:
           + E_q(z₂|x)[ KL(q(z₁ | x, z₂) ‖ p(z₁ | z₂)) ]            kl_z1
           + KL(q(z₂ | x) ‖ p(z₂))                                  kl_z2
     loss  = recon + β · (kl_z1 + kl_z2)
+
+kl_z2 is closed-form for N(0, I) and the single-sample estimate log q(z₂|x) − log p(z₂)
+at the same z₂ for the VampPrior (``distributions.vampprior.sampled_kl``).
 
 Backward, the graph in reverse (:meth:`HVAE.loss_and_grads`). z₂ feeds three networks
 (q(z₁|x, z₂), p(z₁|z₂) and the decoder), so its gradient is the sum of three paths:
@@ -53,13 +60,16 @@ from ..distributions import (
     standard_normal,
 )
 from ..distributions.likelihoods import get_likelihood
-from ..errors import ShapeError
+from ..distributions.likelihoods import LOG_2PI
+from ..distributions.vampprior import sampled_kl
+from ..errors import ConfigError, ShapeError
 from ..functional.checks import check_array, check_finite, check_int, check_real, check_sizes
 from ..functional.shape import concat_forward
 from ..nn import GatedLinear, Module, Sequential
 from ..rng import as_rng
 from .base import Model, join_halves, split_halves
 from .blocks import mlp
+from .pseudo_inputs import PseudoInputPrior, pseudo_options
 from .vae_base import check_beta, check_vae_args
 
 
@@ -112,7 +122,10 @@ class TwoInputNet(Module):
         return da, self.branch_b.backward(dhb)
 
 
-class HVAE(Model):
+PRIORS = ("gaussian", "vampprior")
+
+
+class HVAE(PseudoInputPrior, Model):
     """Two-level hierarchical VAE with MLP networks (module docstring).
 
     Args:
@@ -125,6 +138,9 @@ class HVAE(Model):
         beta: weight of both KL terms (1: the ELBO; the Trainer's warm-up ramps it).
         activation: hidden activation name ("relu", "tanh", ...) when ``gated`` is False.
         gated: gated hidden units, as in the paper (True, the default).
+        prior: p(z₂), "gaussian" (N(0, I), the default) or "vampprior".
+        n_pseudo, pseudo_init, pseudo_clip: the VampPrior's K pseudo-inputs, their starting
+            value and the hardtanh to [0, 1] (:mod:`.pseudo_inputs`; unused for "gaussian").
         seed: seeds the initial weights and the model's ε generator; dtype: float32/float64.
     """
 
@@ -133,26 +149,46 @@ class HVAE(Model):
 
     def __init__(self, input_dim=784, hidden=(300, 300), latent_dims=(40, 40),
                  likelihood="bernoulli", logvar_x=0.0, beta=1.0, activation="relu", gated=True,
-                 seed=0, dtype=np.float32):
+                 prior="gaussian", n_pseudo=500, pseudo_init=0.5, pseudo_clip=None, seed=0,
+                 dtype=np.float32):
         L1, L2 = check_sizes(latent_dims, "latent_dims", example="(40, 40)", length=2)
         check_vae_args(input_dim, L1 + L2, likelihood, False, logvar_x, beta, seed, dtype,
                        hidden=hidden, activation=activation)
+        if prior not in PRIORS:
+            raise ConfigError(f"prior must be one of {PRIORS} (the prior of z₂), got {prior!r}")
+        pseudo = pseudo_options(n_pseudo, pseudo_init, pseudo_clip, likelihood)
         hidden = [int(h) for h in hidden]
         D = int(input_dim)
         super().__init__(dict(input_dim=D, hidden=hidden, latent_dims=[L1, L2],
                               likelihood=likelihood, logvar_x=float(logvar_x),
                               beta=float(beta), activation=activation, gated=bool(gated),
-                              seed=int(seed)))
+                              prior=prior, **pseudo, seed=int(seed)))
         rng, g = as_rng(seed), bool(gated)    # the weights, in this order:
         self.encoder_z2 = mlp([D, *hidden, 2 * L2], activation, rng, dtype, gated=g)  # q(z₂|x)
         self.encoder_z1 = TwoInputNet(D, L2, hidden, 2 * L1, activation, rng, dtype, g)  # q(z₁|x,z₂)
         self.prior_z1 = mlp([L2, *hidden, 2 * L1], activation, rng, dtype, gated=g)   # p(z₁|z₂)
         self.decoder = TwoInputNet(L1, L2, hidden[::-1], D, activation, rng, dtype, g)  # p(x|z₁,z₂)
         self.input_dim, self.latent_dims = D, (L1, L2)
+        self.vampprior = prior == "vampprior"
+        if self.vampprior:                    # then the pseudo-inputs, from the same stream
+            self.add_pseudo_inputs(pseudo, rng, dtype)
         self.likelihood, self.lik = likelihood, get_likelihood(likelihood)
         self.logvar_x = check_real(logvar_x, "logvar_x")
         self.beta = check_beta(beta)
         self.rng = np.random.default_rng([int(seed), 1])    # ε for training; saved in checkpoints
+
+    @property
+    def learned_prior(self) -> bool:
+        return self.vampprior
+
+    @property
+    def prior_encoder(self):
+        """The VampPrior's network: the components are q(z₂|u_k)."""
+        return self.encoder_z2
+
+    @property
+    def prior_latent_dim(self) -> int:
+        return self.latent_dims[1]
 
     @property
     def latent_dim(self) -> int:
@@ -213,7 +249,13 @@ class HVAE(Model):
         eps1, eps2 = self._noise(len(x), eps, rng)
         beta = self.beta
         xp = get_array_module(x)
-        mu2, lv2 = self._z2_posterior(x)                                  # (N, L₂) each
+        N, L2 = len(x), self.latent_dims[1]
+        if self.vampprior:                    # one pass of encoder_z2 on [x; u] (N + K rows)
+            u, clip_cache = self.pseudo_inputs()
+            h2 = self.encoder_z2.forward(xp.concatenate([x, u]))
+            (mu2, lv2), (mu_p, lv_p) = split_halves(h2[:N], L2), split_halves(h2[N:], L2)
+        else:
+            mu2, lv2 = self._z2_posterior(x)                              # (N, L₂) each
         z2, rep2 = reparameterize_forward(mu2, lv2, eps2)
         mu1, lv1 = self._z1_posterior(x, z2)                              # (N, L₁) each
         z1, rep1 = reparameterize_forward(mu1, lv1, eps1)
@@ -221,7 +263,8 @@ class HVAE(Model):
         out = self.decoder.forward(z1, z2)                                # (N, D) logits
         recon, drecon = self.lik.nll(out, x, self.logvar_x, check_data=False)
         kl1, dkl1 = kl_diag_gaussians(mu1, lv1, m1, s1)
-        kl2, dkl2 = kl_standard_normal(mu2, lv2)
+        kl2, dkl2 = sampled_kl(z2, mu2, lv2, mu_p, lv_p) if self.vampprior else \
+            kl_standard_normal(mu2, lv2)
         kl1, kl2, recon = float(kl1), float(kl2), float(recon)
         result = {"loss": recon + beta * (kl1 + kl2), "recon": recon, "kl": kl1 + kl2,
                   "kl_z1": kl1, "kl_z2": kl2,
@@ -235,10 +278,18 @@ class HVAE(Model):
         dlv1 += beta * dkl1["logvar_q"]
         _, dz2_q = self.encoder_z1.backward(join_halves(dmu1, dlv1), grad_a=False)
         dz2_p = self.prior_z1.backward(join_halves(beta * dkl1["mu_p"], beta * dkl1["logvar_p"]))
-        dmu2, dlv2 = reparameterize_backward(dz2 + dz2_q + dz2_p, rep2)   # through z₂
+        dz2 = dz2 + dz2_q + dz2_p                                         # the three paths
+        if self.vampprior:
+            dz2 += beta * dkl2["z"]                                       # KL̂₂ depends on z₂
+        dmu2, dlv2 = reparameterize_backward(dz2, rep2)                   # through z₂
         dmu2 += beta * dkl2["mu"]
         dlv2 += beta * dkl2["logvar"]
-        self.encoder_z2.backward(join_halves(dmu2, dlv2), input_grad=False)
+        if not self.vampprior:
+            self.encoder_z2.backward(join_halves(dmu2, dlv2), input_grad=False)
+            return result
+        dh_pseudo = join_halves(beta * dkl2["mu_p"], beta * dkl2["logvar_p"])    # (K, 2L₂)
+        du = self.encoder_z2.backward(xp.concatenate([join_halves(dmu2, dlv2), dh_pseudo]))
+        self.pseudo_input_grad(du[N:], clip_cache)                        # ∂loss/∂u → ∂/∂a
         return result
 
     # ---------------------------------------------------- importance sampling
@@ -250,7 +301,8 @@ class HVAE(Model):
 
         with z₂ = μ₂ + σ₂ ε₂ and z₁ = μ₁(x, z₂) + σ₁ ε₁, so that (z − μ)/σ = ε in each q:
 
-            log p(z₂) − log q(z₂|x)      = −½ Σ_j ( z₂ⱼ² − ε₂ⱼ² − lv₂ⱼ )
+            log p(z₂) − log q(z₂|x)      = −½ Σ_j ( z₂ⱼ² − ε₂ⱼ² − lv₂ⱼ )        N(0, I)
+                                         = log p(z₂) + ½ Σ_j ( ε₂ⱼ² + lv₂ⱼ + log 2π )  VampPrior
             log p(z₁|z₂) − log q(z₁|x,z₂) = −½ Σ_j ( (z₁ⱼ − m₁ⱼ)² e^{−s₁ⱼ} + s₁ⱼ − ε₁ⱼ² − lv₁ⱼ )
 
         (the log 2π terms cancel). The networks run in the model's dtype; the densities
@@ -270,7 +322,10 @@ class HVAE(Model):
         e1, e2 = eps[..., :L1].reshape(G * S, L1), eps[..., L1:]
         mu2, lv2 = mu[:, None, L1:], logvar[:, None, L1:]                  # (G, 1, L₂)
         z2 = mu2 + xp.exp(0.5 * lv2) * e2                                  # (G, S, L₂)
-        log_w2 = -0.5 * (z2 * z2 - e2 * e2 - lv2).sum(axis=-1)            # (G, S)
+        if self.vampprior:                                                 # (G, S)
+            log_w2 = self.log_prior(z2) + 0.5 * (e2 * e2 + lv2 + LOG_2PI).sum(axis=-1)
+        else:
+            log_w2 = -0.5 * (z2 * z2 - e2 * e2 - lv2).sum(axis=-1)
         z2 = z2.reshape(G * S, L2)
         z2_net = z2.astype(self.dtype)
         h = self.encoder_z1.forward_shared(self.encoder_z1.branch_a.forward(x), z2_net, S)
@@ -290,7 +345,8 @@ class HVAE(Model):
 
     def kl_per_unit(self, x):
         """Per-unit KL of each image, (N, L₁+L₂) float64, at the point summary z₂ = μ₂:
-        KL(q(z₁ⱼ|x, μ₂) ‖ p(z₁ⱼ|μ₂)) for z₁, KL(q(z₂ⱼ|x) ‖ N(0, 1)) for z₂. (The ELBO's z₁
+        KL(q(z₁ⱼ|x, μ₂) ‖ p(z₁ⱼ|μ₂)) for z₁, KL(q(z₂ⱼ|x) ‖ N(0, 1)) for z₂ (NaN under the
+        VampPrior, which has no per-unit split). (The ELBO's z₁
         term averages over z₂ ~ q(z₂|x) instead; the report's total KL is that one.)"""
         x = self.check_input(x, self.input_dim, self.likelihood)
         xp = get_array_module(x)
@@ -299,7 +355,8 @@ class HVAE(Model):
         m1, s1 = (a.astype(np.float64) for a in self._z1_prior(mu2.astype(self.dtype)))
         d = lv1 - s1
         kl1 = 0.5 * (xp.expm1(d) - d + (mu1 - m1) ** 2 * xp.exp(-s1))
-        kl2 = 0.5 * (mu2 * mu2 + xp.expm1(lv2) - lv2)
+        kl2 = xp.full(mu2.shape, np.nan) if self.vampprior else \
+            0.5 * (mu2 * mu2 + xp.expm1(lv2) - lv2)        # the mixture does not factorise
         return xp.concatenate([kl1, kl2], axis=1)
 
     # --------------------------------------------------------------- inference
@@ -323,11 +380,13 @@ class HVAE(Model):
         return self.decode(self.encode(x)[0])
 
     def sample_latents(self, n: int, rng=None):
-        """Ancestral samples of the prior: z₂ ~ N(0, I), z₁ ~ p(z₁|z₂); (n, L₁+L₂)."""
+        """Ancestral samples of the prior: z₂ ~ p(z₂) (N(0, I) or the VampPrior), then
+        z₁ ~ p(z₁|z₂); (n, L₁+L₂). ε is drawn first, then the mixture's draws."""
         n = check_int(n, "n", 1, hint="the number of samples to draw")
         L1, L2 = self.latent_dims
-        eps = standard_normal((n, L1 + L2), self._rng(rng), self.dtype, self.xp())
-        z2 = eps[:, L1:]
+        rng = self._rng(rng)
+        eps = standard_normal((n, L1 + L2), rng, self.dtype, self.xp())
+        z2 = self.prior_sample(n, rng).astype(self.dtype) if self.vampprior else eps[:, L1:]
         m1, s1 = self._z1_prior(z2)
         z1, _ = reparameterize_forward(m1, s1, eps[:, :L1])
         return get_array_module(z1).concatenate([z1, z2], axis=1)

@@ -23,12 +23,10 @@ The prior's densities, its max-shifted logsumexp and its gradients (the responsi
 r_nk) are written out in that module; this one follows them through the networks.
 
 Pseudo-inputs. ``params["pseudo_inputs"]`` (K, D) holds the raw values a_k; the
-pseudo-inputs are u_k = hardtanh(a_k) = min(max(a_k, 0), 1) with ``pseudo_clip`` (the
-default for Bernoulli data, which lives in [0, 1], as in the paper), else u_k = a_k. They
-start at ``pseudo_init`` + 0.01 · N(0, 1) per entry (0.5: mid-grey images, each a
-little different, so that the K components do not start identical and receive
-different gradients; ``set_pseudo_inputs`` puts in others, e.g. the data mean plus the
-same small noise, or K training images).
+pseudo-inputs are u_k = hardtanh(a_k) with ``pseudo_clip`` (the default for Bernoulli
+data), else a_k. How they start, how to set them, the prior's sampler and its log-density
+are :class:`~scratchvae.models.pseudo_inputs.PseudoInputPrior`'s, shared with the HVAE's
+VampPrior over z₂.
 
 Backward, the graph in reverse. For one row, before the batch's 1/N (write b = β/N):
 
@@ -79,23 +77,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
-from ..distributions.vampprior import (
-    mixture_log_density_forward, mixture_sample, sampled_kl,
-)
+from ..distributions.vampprior import sampled_kl
 from ..distributions import reparameterize_backward, reparameterize_forward
-from ..errors import ConfigError, DataError, ShapeError
-from ..functional.activations import hardtanh_backward, hardtanh_forward
-from ..functional.checks import check_array, check_finite, check_int, check_real
+from ..errors import ConfigError
 from ..rng import as_rng
 from .base import join_halves, split_halves
+from .pseudo_inputs import PseudoInputPrior, check_flag, pseudo_options
 from .vae import mlp_pair
 from .vae_base import VAEBase, check_vae_args
 
-PSEUDO_STD = 0.01             # spread of the initial pseudo-inputs around pseudo_init
-PRIOR_CHUNK = 2 ** 21         # codes × components × latents of one log_prior chunk
 
-
-class VampPriorVAE(VAEBase):
+class VampPriorVAE(PseudoInputPrior, VAEBase):
     """VAE whose prior is the mixture of its posteriors at K learned pseudo-inputs.
 
     Args:
@@ -116,78 +108,33 @@ class VampPriorVAE(VAEBase):
     """
 
     name = "vampprior-vae"
-    #: the prior is not N(0, I): evaluation takes log p(z) from :meth:`log_prior` and the
-    #: −ELBO from the importance samples (``evaluation/interface.py``)
-    learned_prior = True
 
     def __init__(self, input_dim=784, hidden=(300, 300), latent_dim=40, gated=True,
                  activation="relu", n_pseudo=500, pseudo_init=0.5, pseudo_clip=None,
                  likelihood="bernoulli", beta=1.0, seed=0, dtype=np.float32):
         check_vae_args(input_dim, latent_dim, likelihood, beta=beta, seed=seed, dtype=dtype,
                        hidden=hidden, activation=activation)
-        gated = _check_flag(gated, "gated")
-        n_pseudo = check_int(n_pseudo, "n_pseudo", 1,
-                             hint="the number K of pseudo-inputs (prior components), e.g. 500")
-        clip = likelihood == "bernoulli" if pseudo_clip is None else \
-            _check_flag(pseudo_clip, "pseudo_clip")
-        pseudo_init = check_real(pseudo_init, "pseudo_init", *((0.0, 1.0) if clip else ()),
-                                 hint="the value the pseudo-inputs start around; with "
-                                      "pseudo_clip it must lie in [0, 1], e.g. 0.5")
+        gated = check_flag(gated, "gated")
+        pseudo = pseudo_options(n_pseudo, pseudo_init, pseudo_clip, likelihood)
         config = dict(input_dim=int(input_dim), hidden=[int(h) for h in hidden],
                       latent_dim=int(latent_dim), gated=gated, activation=activation,
-                      n_pseudo=n_pseudo, pseudo_init=pseudo_init, pseudo_clip=clip,
-                      likelihood=likelihood, beta=float(beta), seed=int(seed))
+                      **pseudo, likelihood=likelihood, beta=float(beta), seed=int(seed))
         init_rng = as_rng(seed)                 # encoder, decoder, then the pseudo-inputs
         encoder, decoder = mlp_pair(input_dim, hidden, latent_dim, activation, init_rng,
                                     dtype, gated=gated)
         super().__init__(config, encoder, decoder, input_dim=input_dim, latent_dim=latent_dim,
                          likelihood=likelihood, beta=beta, seed=seed, dtype=dtype)
-        self.n_pseudo, self.pseudo_clip = n_pseudo, clip
-        start = pseudo_init + PSEUDO_STD * init_rng.standard_normal((n_pseudo, self.input_dim))
-        self.add_param("pseudo_inputs", start.astype(dtype))          # a_k, (K, D)
+        self.add_pseudo_inputs(pseudo, init_rng, dtype)                # a_k, (K, D)
 
     # ------------------------------------------------------------- the prior
-    def pseudo_inputs(self):
-        """u (K, D) = hardtanh(a) (or a itself without ``pseudo_clip``), and the clamp's
-        cache (None without it)."""
-        a = self.params["pseudo_inputs"]
-        return hardtanh_forward(a, 0.0, 1.0) if self.pseudo_clip else (a, None)
+    @property
+    def prior_encoder(self):
+        """The network whose posteriors at the pseudo-inputs are the prior: the encoder."""
+        return self.encoder
 
-    def set_pseudo_inputs(self, u) -> None:
-        """Overwrite the raw pseudo-inputs a (K, D) with ``u``, e.g. K training images or
-        the data mean plus small noise; with ``pseudo_clip`` the values must lie in [0, 1]."""
-        K, D = self.n_pseudo, self.input_dim
-        check_array(u, "pseudo-inputs", dtypes=None, min_ndim=1)
-        if tuple(u.shape) != (K, D):
-            raise ShapeError(f"pseudo-inputs must be (K, D) = ({K}, {D}), one row per prior "
-                             f"component, got {tuple(u.shape)}; this model was built with "
-                             f"n_pseudo={K}")
-        check_finite(u, "pseudo-inputs")
-        if self.pseudo_clip and (u.min() < 0 or u.max() > 1):
-            raise DataError(f"pseudo-inputs must lie in [0, 1] (pseudo_clip: they pass through "
-                            f"hardtanh), got values in [{float(u.min()):g}, {float(u.max()):g}]")
-        self.params["pseudo_inputs"][...] = get_array_module(self.params["pseudo_inputs"]) \
-            .asarray(u, dtype=self.dtype)
-
-    def prior_components(self):
-        """(μ_k, logvar_k), each (K, L): the encoder at the pseudo-inputs (forward only)."""
-        return split_halves(self.encoder.forward(self.pseudo_inputs()[0]), self.latent_dim)
-
-    def prior_sample(self, n: int, rng):
-        """n codes from the mixture: a component k uniformly, then N(μ_k, σ_k²)."""
-        return mixture_sample(*self.prior_components(), n, rng)
-
-    def log_prior(self, z):
-        """log p(z) of codes z (..., L) under the mixture, (...), nats; computed in z's
-        dtype (float64 from ``evaluation/``), in chunks of codes so that the (codes, K, L)
-        differences stay within ``PRIOR_CHUNK`` values."""
-        xp = get_array_module(z)
-        mu, logvar = (a.astype(z.dtype) for a in self.prior_components())    # (K, L)
-        flat = z.reshape(-1, self.latent_dim)                                 # (R, L)
-        rows = max(1, PRIOR_CHUNK // (self.n_pseudo * self.latent_dim))
-        parts = [mixture_log_density_forward(flat[i:i + rows], mu, logvar)[0]
-                 for i in range(0, len(flat), rows)]
-        return xp.concatenate(parts).reshape(z.shape[:-1])
+    @property
+    def prior_latent_dim(self) -> int:
+        return self.latent_dim
 
     def kl_per_dimension(self, x, y=None, batch_size: int = 1000):
         raise ConfigError("the VampPrior does not factorise over the latent dimensions, so "
@@ -238,13 +185,6 @@ class VampPriorVAE(VAEBase):
         dh_data = join_halves(dmu + b * dkl["mu"], dlogvar + b * dkl["logvar"])     # (N, 2L)
         dh_pseudo = join_halves(b * dkl["mu_p"], b * dkl["logvar_p"])               # step 5
         du = self.encoder.backward(xp.concatenate([dh_data, dh_pseudo]))[N:]  # step 6 (K, D)
-        self.grads["pseudo_inputs"] += du if clip_cache is None else \
-            hardtanh_backward(du, clip_cache)                                       # step 7
+        self.pseudo_input_grad(du, clip_cache)                                      # step 7
         return result
 
-
-def _check_flag(value, name: str) -> bool:
-    """True or False (0/1 accepted); ConfigError for anything else."""
-    if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
-        raise ConfigError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
