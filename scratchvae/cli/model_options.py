@@ -43,7 +43,10 @@ MODEL_OPTIONS = [
                                     help="conv models: the two conv widths")),
     ("--k", "k", dict(type=positive_int, help="iwae, conv-iwae: importance samples per example")),
     ("--n-pseudo", "n_pseudo", dict(type=positive_int,
-                                    help="vampprior-vae: the number K of pseudo-inputs")),
+                                    help="vampprior-vae, hvae --prior vampprior: the number "
+                                         "K of pseudo-inputs")),
+    ("--prior", "prior", dict(choices=["gaussian", "vampprior"],
+                              help="hvae: p(z2), N(0, I) (default) or the VampPrior")),
     ("--corruption", "corruption", dict(choices=["gaussian", "masking", "watermark"],
                                         help="dae")),
     ("--noise-level", "noise_level", dict(type=nonnegative_float,
