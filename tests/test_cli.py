@@ -104,6 +104,14 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_gradcheck_runs_a_family_by_its_name(capsys):
+    """A name that is no entry but a family runs each entry of it; an exact name, one."""
+    assert cli.main(["gradcheck", "--only", "GECOVAE", "ParametricTanh"]) == 0
+    out = capsys.readouterr().out
+    assert "GECOVAE(mse, ptanh)" in out and "GECOVAE(gaussian, learned var)" in out
+    assert "ParametricTanh(shared)" not in out and "3 passed, 0 failed" in out
+
+
 def test_unknown_gradcheck_name(capsys):
     assert cli.main(["gradcheck", "--only", "Nope"]) == 2
     assert "Nope" in capsys.readouterr().err

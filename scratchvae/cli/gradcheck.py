@@ -13,17 +13,23 @@ def add_parser(sub) -> None:
     g.add_argument("--seed", type=nonnegative_int, default=0)
     g.add_argument("--mode", default="full", choices=["full", "sampled", "directional"])
     g.add_argument("--eps", type=positive_float, default=1e-6)
-    g.add_argument("--only", nargs="+", default=None, metavar="NAME", help="run only these checks")
+    g.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                   help="run only these checks: a full name runs that entry; a family (the "
+                        "name before '(', e.g. HVAE) runs each of its entries")
     g.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..gradcheck import CHECKS, run_all  # noqa: PLC0415
 
-    names = args.only or list(CHECKS)
-    unknown = [n for n in names if n not in CHECKS]
+    names = []
+    for w in args.only or list(CHECKS):      # an exact name, else every entry of the family
+        names += [w] if w in CHECKS else [n for n in CHECKS if n.split("(")[0] == w]
+    unknown = [w for w in args.only or () if w not in names
+               and not any(n.split("(")[0] == w for n in names)]
     if unknown:
         raise ScratchVAEError(f"unknown check(s) {unknown}; known: {list(CHECKS)}")
+    names = list(dict.fromkeys(names))       # each once, in the order asked
     reports = run_all(seed=args.seed, names=names, mode=args.mode, eps=args.eps)
     print(f"{'op':<28} {'array':<14} {'shape':<10} {'max rel err':>12}  result")
     for rep in reports:
