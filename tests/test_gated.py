@@ -127,3 +127,35 @@ def test_errors_are_one_line_and_name_the_fix():
     with pytest.raises(ShapeError, match="gated_backward"):
         gated_backward(np.zeros((2, 2)), gated_forward(inputs(), g.params["W"], None,
                                                        g.params["V"], None)[1])
+
+
+# ----------------------------------------------------------- gated convolutions
+@pytest.mark.parametrize("kind", ["conv", "transposed"])
+def test_gated_convolutions_are_a_conv_gated_by_a_conv(kind):
+    """h = conv(x; W, b) ⊙ σ(conv(x; V, c)) against two plain layers holding W, b and V, c;
+    W, b are drawn first, exactly as the plain layer draws them from the same seed."""
+    from scratchvae.nn import Conv2d, ConvTranspose2d, GatedConv2d, GatedConvTranspose2d
+    Plain, Gated = (Conv2d, GatedConv2d) if kind == "conv" else \
+        (ConvTranspose2d, GatedConvTranspose2d)
+    args = (3, 4, 4) if kind == "conv" else (4, 3, 4)
+    gated = Gated(*args, stride=2, padding=1, rng=5, dtype=np.float64)
+    value = Plain(*args, stride=2, padding=1, rng=5, dtype=np.float64)
+    gate = Plain(*args, stride=2, padding=1, rng=5, dtype=np.float64)
+    np.testing.assert_array_equal(gated.params["W"], value.params["W"])
+    gate.params["W"][...], gate.params["b"][...] = gated.params["V"], gated.params["c"]
+    x = np.random.default_rng(0).normal(size=(2, args[0], 6, 6))
+    expected = value.forward(x) / (1 + np.exp(-gate.forward(x)))
+    np.testing.assert_allclose(gated.forward(x), expected, rtol=1e-13, atol=1e-14)
+    gated.zero_grad()
+    assert gated.backward(np.ones_like(expected), input_grad=False) is None
+    assert all(np.abs(g).sum() > 0 for _, _, g in gated.parameters())
+
+
+def test_gated_conv_rejects_a_wrong_gradient_shape():
+    from scratchvae.errors import ShapeError
+    from scratchvae.nn import GatedConv2d
+    layer = GatedConv2d(1, 2, 3, rng=0)
+    y = layer.forward(np.zeros((1, 1, 5, 5), np.float32))
+    with pytest.raises(ShapeError):
+        layer.backward(np.zeros((1, 2, 4, 4), np.float32))
+    assert y.shape == (1, 2, 3, 3)

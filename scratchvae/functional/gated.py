@@ -23,13 +23,29 @@ Backward, given dL/dh = dh (N, M), with dσ(p)/dp = g (1 − g):
 
 The two affine maps are :func:`~scratchvae.functional.linear.linear_forward` and its
 backward, and σ is the overflow-free one of :mod:`.numerics`; nothing here is written
-twice.
+twice. The gate itself — h = a ⊙ σ(p) and its (da, dp) — is :func:`gate_forward` and
+:func:`gate_backward`, which the gated convolutions (``nn/gated.py``) put over two
+convolutions instead of two affine maps.
 """
 from __future__ import annotations
 
 from .checks import check_grad
 from .linear import linear_backward, linear_forward
 from .numerics import sigmoid
+
+
+def gate_forward(a, p):
+    """h = a ⊙ σ(p) for a value a and a gate pre-activation p of one shape; cache (a, g)."""
+    g = sigmoid(p)                                  # g = σ(p) ∈ (0, 1)
+    return a * g, (a, g)
+
+
+def gate_backward(dh, cache, op: str = "gate_backward"):
+    """(da, dp) = (dh ⊙ g, dh ⊙ a ⊙ g (1 − g)) for the gate's cache (a, g); ``op`` names
+    the caller in the error for a dh of the wrong shape."""
+    a, g = cache
+    check_grad(dh, a.shape, op, "dh")
+    return dh * g, dh * a * g * (1 - g)             # ∂h/∂a = g,  ∂h/∂p = a · σ'(p)
 
 
 def gated_forward(x, W, b, V, c):
@@ -44,8 +60,8 @@ def gated_forward(x, W, b, V, c):
     """
     a, value_cache = linear_forward(x, W, b)        # a = x W + b        (N, M)
     p, gate_cache = linear_forward(x, V, c)         # p = x V + c        (N, M)
-    g = sigmoid(p)                                  # g = σ(p) ∈ (0, 1)  (N, M)
-    return a * g, (value_cache, gate_cache, a, g)
+    h, (_, g) = gate_forward(a, p)                  # h = a ⊙ σ(p)       (N, M)
+    return h, (value_cache, gate_cache, a, g)
 
 
 def gated_backward(dh, cache, input_grad: bool = True):
@@ -59,9 +75,7 @@ def gated_backward(dh, cache, input_grad: bool = True):
         dx (N, D) or None, dW (D, M), db (M,) or None, dV (D, M), dc (M,) or None.
     """
     value_cache, gate_cache, a, g = cache
-    check_grad(dh, a.shape, "gated_backward", "dh")
-    da = dh * g                                     # ∂h/∂a = g
-    dp = dh * a * g * (1 - g)                       # ∂h/∂p = a · g (1 − g)
+    da, dp = gate_backward(dh, (a, g), "gated_backward")   # dh ⊙ g, dh ⊙ a ⊙ g (1 − g)
     dx_a, dW, db = linear_backward(da, value_cache, input_grad)   # dW = xᵀ da, db = Σₙ da
     dx_g, dV, dc = linear_backward(dp, gate_cache, input_grad)    # dV = xᵀ dp, dc = Σₙ dp
     dx = dx_a + dx_g if input_grad else None        # dx = da Wᵀ + dp Vᵀ

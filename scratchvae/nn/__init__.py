@@ -12,11 +12,11 @@ from .conv import Conv2d, ConvTranspose2d
 from .linear import Linear
 from .module import Module, Sequential
 from .shape import Dropout, Flatten, Reshape, Unflatten, Upsample
-from .gated import GatedLinear
+from .gated import GatedConv2d, GatedConvTranspose2d, GatedLinear
 
 __all__ = [
     "Module", "Sequential", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus",
     "ParametricTanh", "Identity", "ACTIVATIONS", "make_activation",
     "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "Flatten", "Unflatten", "Reshape", "Upsample", "Dropout",
-    "GatedLinear",
+    "GatedLinear", "GatedConv2d", "GatedConvTranspose2d",
 ]
