@@ -182,6 +182,12 @@ def run_hvae_vampprior():
                                      seed=0), _near_binary(16, 64), 12, 3e-3)}
 
 
+def run_conv_hvae():
+    from scratchvae.models import ConvHVAE
+    return {"loss": adam_losses(ConvHVAE((1, 8, 8), (4, 8), hidden=16, latent_dims=(4, 3),
+                                         seed=0), _near_binary(16, 64), 10, 3e-3)}
+
+
 def run_vae_gan():
     from scratchvae.models import VAEGAN
     m = VAEGAN(input_dim=64, hidden=(32,), latent_dim=4, dis_hidden=(64, 16), feature_layer=1,

@@ -266,3 +266,25 @@ def test_vampprior_options_are_checked_and_rebuilt():
     assert again.params["pseudo_inputs"].shape == (3, 6)
     np.testing.assert_array_equal(again.params["pseudo_inputs"], vamp.params["pseudo_inputs"])
     assert np.isnan(vamp.kl_per_unit(np.full((2, 6), 0.5))[:, 2:]).all()   # no per-unit split
+
+
+# ------------------------------------------------------------------- ConvHVAE
+def test_conv_hvae_takes_images_or_flat_batches_and_shares_the_core():
+    from scratchvae.models import ConvHVAE
+    model = ConvHVAE((1, 8, 8), (2, 3), hidden=5, latent_dims=(3, 2), prior="vampprior",
+                     n_pseudo=4, seed=0, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (3, 1, 8, 8))
+    eps = rng.standard_normal((3, 5))
+    a = model.loss_and_grads(images, eps=eps, compute_grads=False)
+    b = model.loss_and_grads(images.reshape(3, 64), eps=eps, compute_grads=False)
+    assert a["loss"] == b["loss"] and set(model.terms) <= set(a)
+    mu, logvar = model.encode(images.reshape(3, 64))
+    log_w, _ = model.log_weights_chunk(images.reshape(3, 64), mu, logvar,
+                                       rng.standard_normal((3, 4, 5)))
+    assert log_w.shape == (3, 4) and np.isfinite(log_w).all()
+    assert model.sample(2, rng=1).shape == (2, 64)
+    with pytest.raises(ShapeError, match="channels last"):
+        model.loss_and_grads(images.transpose(0, 2, 3, 1))
+    with pytest.raises(ShapeError, match="divisible by 4"):
+        ConvHVAE((1, 6, 6))

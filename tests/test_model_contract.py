@@ -34,6 +34,7 @@ SMALL = {
     "iwae": dict(input_dim=16, hidden=(8,), latent_dim=3, k=3),
     "conv-iwae": dict(image_shape=(1, 8, 8), channels=(2, 3), latent_dim=3, k=3),
     "hvae": dict(input_dim=16, hidden=(8, 6), latent_dims=(3, 2)),
+    "conv-hvae": dict(image_shape=(1, 8, 8), channels=(2, 3), hidden=5, latent_dims=(3, 2)),
     "vampprior-vae": dict(input_dim=16, hidden=(8, 6), latent_dim=3, n_pseudo=4),
     "autorec": dict(n_users=16, hidden=5, l2=0.1),                    # TASK_MODELS from here
     "colorizer": dict(image_shape=(4, 4), channels=(2, 3, 4)),

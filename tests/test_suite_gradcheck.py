@@ -26,6 +26,8 @@ MUST_CHECK = {
     "LagrangianVAE": {"alpha"},
     "IWAE": {"encoder.0.W", "decoder.0.W"},
     "ConvIWAE": {"encoder.1.W", "decoder.0.W"},
+    "ConvHVAE": {"encoder_z2.1.V", "encoder_z1.branch_a.2.W", "decoder.net.2.V",
+                 "decoder.net.3.W"},
     "HVAE": {"encoder_z2.0.W", "encoder_z1.branch_b.0.W", "prior_z1.0.W",
              "decoder.branch_b.0.W"},
     "VampPriorVAE": {"pseudo_inputs", "encoder.0.W", "decoder.0.W"},

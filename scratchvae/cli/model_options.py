@@ -26,7 +26,7 @@ MODEL_OPTIONS = [
     ("--hidden", "hidden", dict(type=positive_int, nargs="+", help="hidden widths, e.g. 512 256")),
     ("--latent-dim", "latent_dim", dict(type=positive_int, help="latent (code) size L")),
     ("--latent-dims", "latent_dims", dict(type=positive_int, nargs=2, metavar=("L1", "L2"),
-                                          help="hvae: the sizes of z1 (near the data) and z2")),
+                                          help="hvae, conv-hvae: the sizes of z1 (near the data) and z2")),
     ("--gated", "gated", dict(action=argparse.BooleanOptionalAction,
                               help="gated hidden units (xW + b) ⊙ σ(xV + c) (hvae: on by "
                                    "default)")),
@@ -43,10 +43,10 @@ MODEL_OPTIONS = [
                                     help="conv models: the two conv widths")),
     ("--k", "k", dict(type=positive_int, help="iwae, conv-iwae: importance samples per example")),
     ("--n-pseudo", "n_pseudo", dict(type=positive_int,
-                                    help="vampprior-vae, hvae --prior vampprior: the number "
-                                         "K of pseudo-inputs")),
+                                    help="vampprior-vae, hvae and conv-hvae with --prior "
+                                         "vampprior: the number K of pseudo-inputs")),
     ("--prior", "prior", dict(choices=["gaussian", "vampprior"],
-                              help="hvae: p(z2), N(0, I) (default) or the VampPrior")),
+                              help="hvae, conv-hvae: p(z2), N(0, I) (default) or the VampPrior")),
     ("--corruption", "corruption", dict(choices=["gaussian", "masking", "watermark"],
                                         help="dae")),
     ("--noise-level", "noise_level", dict(type=nonnegative_float,

@@ -2,7 +2,8 @@
 (Bernoulli and Gaussian likelihoods with tanh networks, β = 0.7 for the second so that
 the KL terms' weight is exercised; Bernoulli with the paper's gated units; Bernoulli with
 a VampPrior of 3 pseudo-inputs over z₂, the pseudo-inputs checked like the weights), with
-the noise [ε₁, ε₂] frozen.
+the noise [ε₁, ε₂] frozen; and the ConvHVAE, its gated convolutions included, on 1×4×4
+images (the smallest the two stride-2 layers allow, as for the conv IWAE).
 
 Checking standard: the one stated in :mod:`scratchvae.gradcheck.registry`, through
 :func:`~scratchvae.gradcheck.registry.model_check` (unit-scale weights, x in
@@ -58,4 +59,26 @@ def hvae_vampprior(seed=0, **options):
     x = rng.uniform(0.05, 0.95, (3, model.input_dim))
     eps = rng.standard_normal((3, model.latent_dim))
     return check_model(model, x, op="HVAE(bernoulli, vampprior)", loss_kwargs={"eps": eps},
+                       seed=seed, **options)
+
+
+def _fan_in_gated(model, rng):
+    """W and V ~ N(0, 1/fan_in), fan_in from the weight's shape (:func:`fan_in_weights`'s
+    rule, for the gates' V too)."""
+    for name, p, _ in model.parameters():
+        if name.endswith((".W", ".V")):
+            fan_in = p.shape[0] if p.ndim == 2 else int(np.prod(p.shape[1:]))
+            p[...] = rng.normal(0, 1.0 / np.sqrt(fan_in), p.shape)
+    return model
+
+
+@register("ConvHVAE(bernoulli)")
+def conv_hvae(seed=0, **options):
+    from ..models.conv_hvae import ConvHVAE  # noqa: PLC0415
+    rng = np.random.default_rng(seed)
+    model = _fan_in_gated(ConvHVAE((1, 4, 4), (1, 2), hidden=3, latent_dims=(2, 1),
+                                   seed=1).astype(F64), rng)
+    x = rng.uniform(0.05, 0.95, (3, model.input_dim))
+    eps = rng.standard_normal((3, model.latent_dim))
+    return check_model(model, x, op="ConvHVAE(bernoulli)", loss_kwargs={"eps": eps},
                        seed=seed, **options)

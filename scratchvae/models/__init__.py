@@ -11,6 +11,7 @@ from .autoencoder import Autoencoder, AutoencoderBase
 from .autorec import AutoRec
 from .base import Model
 from .colorizer import Colorizer
+from .conv_hvae import ConvHVAE
 from .conv_vae import ConvVAE
 from .cvae import CVAE
 from .denoising_ae import DenoisingAE
@@ -29,7 +30,7 @@ from .vampprior_vae import VampPriorVAE
 MODELS = {"vae": VAE, "ae": Autoencoder, "conv-vae": ConvVAE, "cvae": CVAE,
           "dae": DenoisingAE, "sparse-ae": SparseAutoencoder, "stacked-ae": StackedAutoencoder,
           "lagrangian-vae": LagrangianVAE, "geco-vae": GECOVAE, "vae-gan": VAEGAN,
-          "iwae": IWAE, "conv-iwae": ConvIWAE, "hvae": HVAE,
+          "iwae": IWAE, "conv-iwae": ConvIWAE, "hvae": HVAE, "conv-hvae": ConvHVAE,
           "vampprior-vae": VampPriorVAE}
 
 #: Models of a task beyond the images alone, whose batches carry more than the images:
@@ -61,5 +62,5 @@ __all__ = ["AutoRec", "Colorizer", "Model", "VAEBase", "AutoencoderBase", "VAE",
            "CVAE", "Autoencoder",
            "DenoisingAE", "SparseAutoencoder", "StackedAutoencoder", "StackedAEStage",
            "LagrangianVAE", "GECOVAE", "VAEGAN",
-           "Discriminator", "IWAE", "ConvIWAE", "HVAE", "MODELS", "TASK_MODELS", "REGISTRY",
+           "Discriminator", "IWAE", "ConvIWAE", "HVAE", "ConvHVAE", "MODELS", "TASK_MODELS", "REGISTRY",
            "build_model", "VampPriorVAE"]

@@ -75,35 +75,27 @@ from .vae_base import check_beta, check_vae_args
 
 class TwoInputNet(Module):
     """h = net([branch_a(a), branch_b(b)]): a network of two inputs, each with its own
-    first layer, joined by concatenation (the paper's q(z₁|x, z₂) and p(x|z₁, z₂)).
+    first layers, joined by concatenation (the paper's q(z₁|x, z₂) and p(x|z₁, z₂)).
 
-        branch_a   a (N, A) → Linear → act → (N, H)           (gated: GatedLinear)
-        branch_b   b (N, B) → Linear → act → (N, H)
-        net        [h_a, h_b] (N, 2H) → Linear → act → … → Linear → (N, out)
+        branch_a   a (N, A) → (N, H_a)
+        branch_b   b (N, B) → (N, H_b)
+        net        [h_a, h_b] (N, H_a + H_b) → (N, out)
 
-    Args:
-        size_a, size_b: A and B; hidden: the widths H of net's hidden layers (the branches
-            have width hidden[0]); out: the output size; activation, gated: as for
-            :func:`~scratchvae.models.blocks.mlp`.
+    Args: the three networks (each a module with forward/backward; ``branch_a`` a
+    Sequential, whose backward can skip its input gradient). :func:`two_input_mlp` builds
+    the MLP version, ``ConvHVAE`` a convolutional one.
     """
 
-    def __init__(self, size_a: int, size_b: int, hidden, out: int, activation: str, rng,
-                 dtype, gated: bool = False):
+    def __init__(self, branch_a, branch_b, net):
         super().__init__()
-        h = int(hidden[0])
-
-        def branch(size):
-            if gated:
-                return Sequential(GatedLinear(size, h, rng=rng, dtype=dtype))
-            return mlp([size, h], activation, rng, dtype, final_activation=activation)
-        self.branch_a, self.branch_b = branch(size_a), branch(size_b)
-        self.net = mlp([2 * h, *hidden[1:], out], activation, rng, dtype, gated=gated)
-        self.width = h
+        self.branch_a, self.branch_b, self.net = branch_a, branch_b, net
+        self.width_a = None                   # H_a, where the concatenation is cut
 
     def forward(self, a, b):
         """a (N, A), b (N, B) → (N, out)."""
         ha, hb = self.branch_a.forward(a), self.branch_b.forward(b)
-        return self.net.forward(concat_forward(ha, hb)[0])               # (N, 2H) → (N, out)
+        self.width_a = ha.shape[1]
+        return self.net.forward(concat_forward(ha, hb)[0])        # (N, H_a + H_b) → (N, out)
 
     def forward_shared(self, ha, b, copies: int):
         """Forward with a's branch already computed once: ha (G, H) from ``branch_a`` is
@@ -111,64 +103,50 @@ class TwoInputNet(Module):
         Inference only (no cache for a's branch): importance sampling runs S samples of z₂
         per image through q(z₁|x, z₂), and x's first layer need not run S times."""
         xp = get_array_module(ha)
-        hb = self.branch_b.forward(b)                                      # (G·S, H)
+        hb = self.branch_b.forward(b)                                      # (G·S, H_b)
+        self.width_a = ha.shape[1]
         return self.net.forward(concat_forward(xp.repeat(ha, copies, axis=0), hb)[0])
 
     def backward(self, dy, grad_a: bool = True):
         """dy (N, out) → (da (N, A) or None when ``grad_a`` is False, db (N, B))."""
-        dh = self.net.backward(dy)                                        # (N, 2H)
-        dha, dhb = dh[:, :self.width], dh[:, self.width:]                 # the concat's adjoint
+        dh = self.net.backward(dy)                                        # (N, H_a + H_b)
+        dha, dhb = dh[:, :self.width_a], dh[:, self.width_a:]             # the concat's adjoint
         da = self.branch_a.backward(dha, input_grad=grad_a)               # None if not asked
         return da, self.branch_b.backward(dhb)
+
+
+def two_input_mlp(size_a: int, size_b: int, hidden, out: int, activation: str, rng, dtype,
+                  gated: bool = False) -> TwoInputNet:
+    """The MLP TwoInputNet: each input through one layer of width hidden[0] (Linear → act,
+    or GatedLinear), then an MLP hidden[1:] → out on the concatenation (width 2·hidden[0])."""
+    h = int(hidden[0])
+
+    def branch(size):
+        if gated:
+            return Sequential(GatedLinear(size, h, rng=rng, dtype=dtype))
+        return mlp([size, h], activation, rng, dtype, final_activation=activation)
+    branch_a, branch_b = branch(size_a), branch(size_b)
+    return TwoInputNet(branch_a, branch_b,
+                       mlp([2 * h, *hidden[1:], out], activation, rng, dtype, gated=gated))
 
 
 PRIORS = ("gaussian", "vampprior")
 
 
-class HVAE(PseudoInputPrior, Model):
-    """Two-level hierarchical VAE with MLP networks (module docstring).
+class HVAEBase(PseudoInputPrior, Model):
+    """The probabilistic part of a two-level VAE for any four networks (module docstring):
+    the objective and its backward, the importance weights, the samplers. A subclass
+    builds the networks and calls :meth:`_setup`."""
 
-    Args:
-        input_dim: D.
-        hidden: widths H of each network's hidden layers (the paper: (300, 300)); the
-            two-input networks give each input a first layer of width H[0].
-        latent_dims: (L₁, L₂), the sizes of z₁ (near the data) and z₂ (on top).
-        likelihood: "bernoulli" (default), "gaussian" or "mse" (``distributions.LIKELIHOODS``).
-        logvar_x: the fixed log-variance of a Gaussian p(x|z₁, z₂).
-        beta: weight of both KL terms (1: the ELBO; the Trainer's warm-up ramps it).
-        activation: hidden activation name ("relu", "tanh", ...) when ``gated`` is False.
-        gated: gated hidden units, as in the paper (True, the default).
-        prior: p(z₂), "gaussian" (N(0, I), the default) or "vampprior".
-        n_pseudo, pseudo_init, pseudo_clip: the VampPrior's K pseudo-inputs, their starting
-            value and the hardtanh to [0, 1] (:mod:`.pseudo_inputs`; unused for "gaussian").
-        seed: seeds the initial weights and the model's ε generator; dtype: float32/float64.
-    """
-
-    name = "hvae"
     terms = ("loss", "recon", "kl", "kl_z1", "kl_z2")
 
-    def __init__(self, input_dim=784, hidden=(300, 300), latent_dims=(40, 40),
-                 likelihood="bernoulli", logvar_x=0.0, beta=1.0, activation="relu", gated=True,
-                 prior="gaussian", n_pseudo=500, pseudo_init=0.5, pseudo_clip=None, seed=0,
-                 dtype=np.float32):
-        L1, L2 = check_sizes(latent_dims, "latent_dims", example="(40, 40)", length=2)
-        check_vae_args(input_dim, L1 + L2, likelihood, False, logvar_x, beta, seed, dtype,
-                       hidden=hidden, activation=activation)
-        if prior not in PRIORS:
-            raise ConfigError(f"prior must be one of {PRIORS} (the prior of z₂), got {prior!r}")
-        pseudo = pseudo_options(n_pseudo, pseudo_init, pseudo_clip, likelihood)
-        hidden = [int(h) for h in hidden]
-        D = int(input_dim)
-        super().__init__(dict(input_dim=D, hidden=hidden, latent_dims=[L1, L2],
-                              likelihood=likelihood, logvar_x=float(logvar_x),
-                              beta=float(beta), activation=activation, gated=bool(gated),
-                              prior=prior, **pseudo, seed=int(seed)))
-        rng, g = as_rng(seed), bool(gated)    # the weights, in this order:
-        self.encoder_z2 = mlp([D, *hidden, 2 * L2], activation, rng, dtype, gated=g)  # q(z₂|x)
-        self.encoder_z1 = TwoInputNet(D, L2, hidden, 2 * L1, activation, rng, dtype, g)  # q(z₁|x,z₂)
-        self.prior_z1 = mlp([L2, *hidden, 2 * L1], activation, rng, dtype, gated=g)   # p(z₁|z₂)
-        self.decoder = TwoInputNet(L1, L2, hidden[::-1], D, activation, rng, dtype, g)  # p(x|z₁,z₂)
-        self.input_dim, self.latent_dims = D, (L1, L2)
+    def _setup(self, networks, *, input_dim, latent_dims, likelihood, logvar_x, beta, prior,
+               pseudo, rng, seed, dtype) -> None:
+        """Attach ``networks`` = (encoder_z2, encoder_z1, prior_z1, decoder) — the two
+        two-input ones TwoInputNets — and the model's settings; the pseudo-inputs of a
+        VampPrior are drawn from ``rng`` after the networks' weights."""
+        self.encoder_z2, self.encoder_z1, self.prior_z1, self.decoder = networks
+        self.input_dim, self.latent_dims = int(input_dim), tuple(latent_dims)
         self.vampprior = prior == "vampprior"
         if self.vampprior:                    # then the pseudo-inputs, from the same stream
             self.add_pseudo_inputs(pseudo, rng, dtype)
@@ -394,3 +372,56 @@ class HVAE(PseudoInputPrior, Model):
     def sample(self, n: int, rng=None):
         """n draws from the model: (z₁, z₂) from the prior → decoder mean, (n, D)."""
         return self.decode(self.sample_latents(n, rng))
+
+
+def check_hvae_args(latent_dims, prior, n_pseudo, pseudo_init, pseudo_clip, likelihood):
+    """(L₁, L₂) and the checked pseudo-input options; one-line errors for the rest."""
+    L1, L2 = check_sizes(latent_dims, "latent_dims", example="(40, 40)", length=2)
+    if prior not in PRIORS:
+        raise ConfigError(f"prior must be one of {PRIORS} (the prior of z₂), got {prior!r}")
+    return (L1, L2), pseudo_options(n_pseudo, pseudo_init, pseudo_clip, likelihood)
+
+
+class HVAE(HVAEBase):
+    """Two-level hierarchical VAE with MLP networks (module docstring).
+
+    Args:
+        input_dim: D.
+        hidden: widths H of each network's hidden layers (the paper: (300, 300)); the
+            two-input networks give each input a first layer of width H[0].
+        latent_dims: (L₁, L₂), the sizes of z₁ (near the data) and z₂ (on top).
+        likelihood: "bernoulli" (default), "gaussian" or "mse" (``distributions.LIKELIHOODS``).
+        logvar_x: the fixed log-variance of a Gaussian p(x|z₁, z₂).
+        beta: weight of both KL terms (1: the ELBO; the Trainer's warm-up ramps it).
+        activation: hidden activation name ("relu", "tanh", ...) when ``gated`` is False.
+        gated: gated hidden units, as in the paper (True, the default).
+        prior: p(z₂), "gaussian" (N(0, I), the default) or "vampprior".
+        n_pseudo, pseudo_init, pseudo_clip: the VampPrior's K pseudo-inputs, their starting
+            value and the hardtanh to [0, 1] (:mod:`.pseudo_inputs`; unused for "gaussian").
+        seed: seeds the initial weights and the model's ε generator; dtype: float32/float64.
+    """
+
+    name = "hvae"
+
+    def __init__(self, input_dim=784, hidden=(300, 300), latent_dims=(40, 40),
+                 likelihood="bernoulli", logvar_x=0.0, beta=1.0, activation="relu", gated=True,
+                 prior="gaussian", n_pseudo=500, pseudo_init=0.5, pseudo_clip=None, seed=0,
+                 dtype=np.float32):
+        (L1, L2), pseudo = check_hvae_args(latent_dims, prior, n_pseudo, pseudo_init,
+                                           pseudo_clip, likelihood)
+        check_vae_args(input_dim, L1 + L2, likelihood, False, logvar_x, beta, seed, dtype,
+                       hidden=hidden, activation=activation)
+        hidden = [int(h) for h in hidden]
+        D = int(input_dim)
+        super().__init__(dict(input_dim=D, hidden=hidden, latent_dims=[L1, L2],
+                              likelihood=likelihood, logvar_x=float(logvar_x),
+                              beta=float(beta), activation=activation, gated=bool(gated),
+                              prior=prior, **pseudo, seed=int(seed)))
+        rng, g = as_rng(seed), bool(gated)    # the weights, in this order:
+        networks = (mlp([D, *hidden, 2 * L2], activation, rng, dtype, gated=g),       # q(z₂|x)
+                    two_input_mlp(D, L2, hidden, 2 * L1, activation, rng, dtype, g),  # q(z₁|x,z₂)
+                    mlp([L2, *hidden, 2 * L1], activation, rng, dtype, gated=g),      # p(z₁|z₂)
+                    two_input_mlp(L1, L2, hidden[::-1], D, activation, rng, dtype, g))  # p(x|·)
+        self._setup(networks, input_dim=D, latent_dims=(L1, L2), likelihood=likelihood,
+                    logvar_x=logvar_x, beta=beta, prior=prior, pseudo=pseudo, rng=rng,
+                    seed=seed, dtype=dtype)
