@@ -41,8 +41,18 @@ The ideas that make it fast:
   nothing. Its last panel, when M is not a multiple of MR, is moved back to end at row M
   (so it never reads past A) and writes only the rows it owns.
 
-Why MR x NR = 6 x 32: with AVX-512's 32 vector registers, the tile is 12 (float32) or 24
-(float64) accumulators plus the B vectors and one broadcast, so one MR serves both dtypes.
+Why MR x NR = 6 x 32 or 6 x 16: the tile must fit the vector registers with room for the B
+vectors and the broadcasts, or LLVM spills accumulators to the stack inside the k-loop.
+With AVX-512's 32 registers, 6 x 32 float32 is 12 zmm (or 24 ymm) accumulators, and
+float64 (24 zmm) fits too. With AVX2's 16 ymm registers 6 x 32 float32 would be 24
+accumulators: on a Zen 2/3 EPYC it ran at 0.53-0.60x OpenBLAS on the VAE's large
+products, 6 x 16 (12 accumulators) at 0.71-0.95x in the same session
+(docs/kernels/gemm.md). So NR follows the register count of the compiled code
+(``target.VECTOR_REGISTERS``): 32 with AVX-512, 16 without. MR = 6 in both: six
+broadcasts per k against NR/8 (AVX2) or NR/16 (AVX-512) vector loads of B. At float64 on
+AVX2 the 6 x 16 tile is 24 accumulators and spills; float64 is the gradient checks'
+dtype, where speed does not matter. The tile never changes a result: each element of C
+is summed over k in the same order, slice by slice, whatever the tile's shape.
 
 Fragility: the speed depends on LLVM keeping ``acc`` in registers and vectorising across
 the columns. Indexing with a runtime offset (``off + k*NR + j`` instead of a slice and a
@@ -52,7 +62,7 @@ after any change here. Measurements: docs/kernels/gemm.md.
 """
 from __future__ import annotations
 
-from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
+from . import target as _target  # sets the vector width before anything compiles
 from numba import njit
 
 from .registers import make_register_tile
@@ -63,7 +73,7 @@ __all__ = ["MR", "NR"]
 # Register tile: MR rows x NR columns of C in vector registers (see the module
 # docstring; the tile sizes that were measured: docs/kernels/gemm.md).
 MR = 6
-NR = 32
+NR = 32 if _target.VECTOR_REGISTERS >= 32 else 16
 
 
 # ------------------------------------------------- the register tile (a stack array)
@@ -117,9 +127,10 @@ def _make_macro_kernel(W):
     """The plain-Python macro-kernel for tiles W <= NR columns wide (W is a constant).
 
     One body, compiled for W = NR (every full panel) and W = NR // 2 (a last
-    panel with at most 16 valid columns, e.g. N = 40 = 32 + 8), so a narrow edge
-    does not pay for a full NR-wide tile of zeros. Only 32 and 16 are compiled:
-    LLVM vectorises other widths badly (docs/kernels/gemm.md).
+    panel with at most NR/2 valid columns, e.g. N = 40 = 32 + 8 at NR = 32), so a
+    narrow edge does not pay for a full NR-wide tile of zeros. Only NR and NR/2 are
+    compiled (32 and 16, or 16 and 8: whole vectors): LLVM vectorises other widths
+    badly (docs/kernels/gemm.md).
     """
     rank1_update = _rank1_update_full if W == NR else _rank1_update_half
 

@@ -44,7 +44,7 @@ Measurements (against the slab GEMM and OpenBLAS): docs/kernels/gemm.md.
 from __future__ import annotations
 
 import numpy as np
-from . import target as _target  # noqa: F401 - sets the vector width before anything compiles
+from . import target as _target  # sets the vector width before anything compiles
 from numba import njit
 
 from .registers import make_register_tile
@@ -130,12 +130,13 @@ def stream_width(M, N, a_rs, b_cs, dtype):
     """W (16 or 32) of the streaming kernel for this product, or 0 when it does not apply.
 
     Applies to k-major operands (a_rs = b_cs = 1) with ST_MR <= M and 16 <= N, and
-    M·N <= STREAM_MAX_MN. W = 32 needs N >= 32 and float32 (at float64 a 32-wide
-    tile is 32 zmm accumulators: it would spill).
+    M·N <= STREAM_MAX_MN. W = 32 needs N >= 32, float32 (at float64 a 32-wide tile is
+    32 zmm accumulators: it would spill) and AVX-512's 32 vector registers: with 16
+    (AVX2) an 8 x 32 float32 tile is 32 ymm accumulators, and even 8 x 16 spills some.
     """
     if a_rs != 1 or b_cs != 1 or M < ST_MR or N < 16 or M * N > STREAM_MAX_MN:
         return 0
-    if N >= 32 and np.dtype(dtype) == np.float32:
+    if N >= 32 and np.dtype(dtype) == np.float32 and _target.VECTOR_REGISTERS >= 32:
         return 32
     return 16
 

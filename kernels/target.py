@@ -23,6 +23,12 @@ If something in the process compiled a Numba function before the first kernel mo
 was imported, the setting comes too late and the host's choice stays (``vector_width()``
 reports what was asked for, ``docs/kernels/gemm.md`` how to check the machine code).
 
+The number of vector registers follows from the same features: 32 with AVX-512 (zmm0-31,
+and ymm16-31 at 256 bits), 16 without it (ymm0-15 on AVX2 CPUs such as AMD's Zen 2 and
+Zen 3). ``vector_registers()`` reports it, and the GEMM sizes its register tile from it
+(``kernels/gemm_tiles.py``): a tile that needs more accumulators than there are
+registers is spilled to the stack on every step of its k-loop.
+
 Results do not depend on the width: no kernel lets LLVM reassociate floating-point sums
 (the GEMM contracts FMAs only, in the k-loop's order), so a vector of 16 lanes computes
 each element exactly as a vector of 8 does. Measurements: docs/kernels/gemm.md.
@@ -59,6 +65,25 @@ def _configure() -> str:
 
 
 _CHOSEN = _configure()
+
+
+def _codegen_features() -> str:
+    """The CPU features LLVM compiles for: the user's NUMBA_CPU_FEATURES, else the host's."""
+    if numba.config.CPU_FEATURES is not None:
+        return numba.config.CPU_FEATURES
+    import llvmlite.binding as ll                       # noqa: PLC0415 - Numba's LLVM
+    return ll.get_host_cpu_features().flatten()
+
+
+#: Vector registers the compiled code may use: 32 with AVX-512, 16 otherwise. A pure
+#: function of the features Numba compiles for, which key its on-disk cache, so a kernel
+#: whose constants follow from it is never loaded from a cache built for another value.
+VECTOR_REGISTERS = 32 if "+avx512f" in _codegen_features().split(",") else 16
+
+
+def vector_registers() -> int:
+    """32 where the kernels are compiled with AVX-512, else 16 (see the module docstring)."""
+    return VECTOR_REGISTERS
 
 
 def vector_width() -> str:

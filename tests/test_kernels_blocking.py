@@ -55,11 +55,12 @@ def test_the_rules_reproduce_the_tuned_constants():
         assert mc % MR == 0 and nc % NR == 0
 
 
-@pytest.mark.parametrize("npa,npb,mc,nc,expected", [
-    (1046, 2, 288, 512, 1),       # 6272 x 64 (conv forward): N stays whole, A packed once
-    (22, 25, 576, 1024, 1),       # 128 x 784 with a 2 MiB L2's NC: one column block
-    (22, 25, 288, 512, 2),        # ... with a 1 MiB L2's NC = 512 it needs two
+@pytest.mark.parametrize("M,N,mc,nc,expected", [
+    (6272, 64, 288, 512, 1),      # conv forward: N stays whole, A packed once
+    (128, 784, 576, 1024, 1),     # 128 x 784 with a 2 MiB L2's NC: one column block
+    (128, 784, 288, 512, 2),      # ... with a 1 MiB L2's NC = 512 it needs two
 ])
-def test_the_grid_does_not_split_n_just_to_balance(npa, npb, mc, nc, expected):
+def test_the_grid_does_not_split_n_just_to_balance(M, N, mc, nc, expected):
+    npa, npb = -(-M // MR), -(-N // NR)                      # panels, for this machine's NR
     mb, nb = _task_grid_py(npa, npb, 2, mc, nc)
     assert nb == expected and mb * nb >= 2

@@ -12,12 +12,15 @@ PROBE = ("import numba, llvmlite.binding as ll; from kernels import target; "
          "'+avx512f' in ll.get_host_cpu_features().flatten().split(','), ll.get_host_cpu_name())")
 
 
-def probe(**env):
+def probe_code(code, **env):
     clean = {k: v for k, v in os.environ.items()
              if k not in ("SCRATCHVAE_VECTOR_WIDTH", "NUMBA_CPU_FEATURES")}
-    proc = subprocess.run([sys.executable, "-c", PROBE], env={**clean, **env},
-                          capture_output=True, text=True, timeout=120)
-    return proc
+    return subprocess.run([sys.executable, "-c", code], env={**clean, **env},
+                          capture_output=True, text=True, timeout=300)
+
+
+def probe(**env):
+    return probe_code(PROBE, **env)
 
 
 def test_256_keeps_the_host_choice_and_512_lifts_the_preference_on_avx512():
@@ -53,3 +56,30 @@ def test_every_kernel_module_sets_the_width_before_it_compiles(module):
     text = open(source).read()
     first_numba_import = re.search(r"^(import numba|from numba)", text, re.M).start()
     assert text.index("from . import target") < first_numba_import
+
+
+TILE_PROBE = (
+    "import numpy as np; from kernels import target; from kernels.gemm_tiles import NR; "
+    "from kernels.matmul import matmul_numba; rng = np.random.default_rng(0); "
+    "A = rng.standard_normal((61, 300)).astype(np.float32); "
+    "B = rng.standard_normal((300, 45)).astype(np.float32); "
+    "err = np.abs(matmul_numba(A, B) - A.astype(np.float64) @ B).max(); "
+    "print(target.vector_registers(), NR, err < 1e-3)")
+
+
+def test_the_register_tile_follows_the_register_count_of_the_compiled_code(tmp_path):
+    # NR = 32 with AVX-512's 32 registers, 16 with AVX2's 16 (a 6 x 32 tile would
+    # spill). Compiled without AVX-512 -- on any x86 host -- the kernels take the 16-wide
+    # tile and stay correct; a cache of its own keeps the two builds apart.
+    import llvmlite.binding as ll
+    host = ll.get_host_cpu_features().flatten().split(",")
+    if "+avx2" not in host:
+        pytest.skip("needs an AVX2 CPU")
+    no512 = ",".join("-" + f[1:] if f.startswith("+avx512") else f for f in host)
+    proc = probe_code(TILE_PROBE, NUMBA_CPU_FEATURES=no512,
+                      NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["16", "16", "True"]
+    registers, nr, ok = probe_code(TILE_PROBE).stdout.split()
+    assert nr == ("32" if registers == "32" else "16") and ok == "True"
+    assert registers == ("32" if "+avx512f" in host else "16")
