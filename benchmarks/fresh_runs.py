@@ -23,7 +23,14 @@ issue-15 targets marked met or missed on the medians.
     python benchmarks/fresh_runs.py --runs 3 --threads 1,2 --write-docs   # full runs (long)
 
 The per-run JSON files stay in --out (default runs/fresh_runs/), so a table can be
-rebuilt or checked later (``--report-only``).
+rebuilt or checked later (``--report-only``), or set against the runs of another commit,
+figure by figure and GEMM by GEMM (``--report-only --compare DIR``):
+
+    git worktree add /tmp/before <commit>
+    cd /tmp/before && PYTHONPATH=. NUMBA_CACHE_DIR=/tmp/nc_before \
+        python benchmarks/fresh_runs.py --quick --out /tmp/fr_before
+    cd - && python benchmarks/fresh_runs.py --quick --out /tmp/fr_after
+    python benchmarks/fresh_runs.py --report-only --out /tmp/fr_after --compare /tmp/fr_before
 """
 from __future__ import annotations
 
@@ -159,6 +166,46 @@ def report(runs, machine, command):
     return "\n".join(out)
 
 
+def load_runs(out_dir, threads, n):
+    """{threads: [(vs_pytorch result, conv_vae result), ...]} from the JSON files of a
+    finished set of runs in ``out_dir``."""
+    return {t: [tuple(json.loads((Path(out_dir) / f"{s}-t{t}-r{r}.json").read_text())
+                      for s in SCRIPTS) for r in range(1, n + 1)] for t in threads}
+
+
+def gemm_rows(vs):
+    """{"M×K×N layout": Numba ÷ OpenBLAS speed} for every step GEMM of one run."""
+    return {f"{r['M']}×{r['K']}×{r['N']} {r['layout']}": r["numba_vs_openblas"]
+            for r in vs["gemm"]["shapes"]}
+
+
+def compare(before, after, before_label, after_label):
+    """A before/after table: every figure and every step GEMM's speed against OpenBLAS,
+    median [min–max] over the runs of each set, and the ratio of the two medians."""
+    def per_run(runs):
+        return {t: [{**figures(vs, conv), **{f"GEMM {k} ÷ OpenBLAS": v
+                                             for k, v in gemm_rows(vs).items()}}
+                    for vs, conv in pairs] for t, pairs in runs.items()}
+
+    b, a = per_run(before), per_run(after)
+    out = [f"Before: {before_label}; after: {after_label}. Each cell: median [min–max] over "
+           "the fresh processes of that set; after ÷ before is the ratio of the medians.", "",
+           "| figure | threads | before | after | after ÷ before |", "|---|---:|---:|---:|---:|"]
+    for t in sorted(set(b) & set(a)):
+        labels = [k for k in a[t][0] if all(k in r for r in a[t] + b[t])]
+        for label in labels:
+            cells = []
+            meds = []
+            for runs in (b[t], a[t]):
+                vals = [r[label] for r in runs]
+                med = statistics.median(vals)
+                meds.append(med)
+                fmt = ".1f" if "(ms)" in label else ".2f"
+                cells.append(f"{med:{fmt}} [{min(vals):{fmt}}–{max(vals):{fmt}}]")
+            out.append(f"| {label} | {t} | {cells[0]} | {cells[1]} | {meds[1] / meds[0]:.2f} |")
+    return "\n".join(out)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3, help="fresh processes per thread count")
@@ -175,6 +222,9 @@ def main(argv=None):
                     help="rebuild the table from the JSON files already in --out")
     ap.add_argument("--write-docs", action="store_true",
                     help="replace this script's block in docs/benchmarks.md")
+    ap.add_argument("--compare", metavar="DIR", default=None,
+                    help="with --report-only: a before/after table against the runs in DIR "
+                         "(another commit's --out folder, same --runs and --threads)")
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error("--runs must be at least 1 (3 or more for a figure worth publishing)")
@@ -182,12 +232,14 @@ def main(argv=None):
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = {t: [] for t in threads}
+    if args.compare and not args.report_only:
+        ap.error("--compare reads finished runs: give it with --report-only")
     if args.report_only:
-        for t in threads:
-            for r in range(1, args.runs + 1):
-                pair = [json.loads((out_dir / f"{s}-t{t}-r{r}.json").read_text())
-                        for s in SCRIPTS]
-                runs[t].append(tuple(pair))
+        runs = load_runs(out_dir, threads, args.runs)
+        if args.compare:
+            print(compare(load_runs(args.compare, threads, args.runs), runs,
+                          args.compare, str(out_dir)))
+            return 0
     else:
         for r in range(1, args.runs + 1):
             for t in threads:
