@@ -32,6 +32,17 @@ Optional hooks, declared here with their defaults (a model overrides what it has
     rng                   the model's own Generator for the noise it draws during
                           training (ε, corruption), saved in checkpoints; absent if the
                           model draws nothing. Evaluation passes ``rng=`` instead.
+                          Data-parallel training passes ``rng=`` a generator that hands
+                          each MPI rank its rows of the one-process draw; every training
+                          draw must therefore be per example along axis 0 (ε (N, L),
+                          masks (N, D)), or along ``noise_batch_axis`` if declared.
+    noise_batch_axis      the examples' axis of the noise draws, if not 0 (IWAE: ε (k, N, L)).
+    step_statistics       names of attributes holding batch means that ``after_step``
+                          reads (GECO's constraint); data-parallel training averages
+                          them over the global batch before ``after_step``.
+    per_rank_statistics   a description, if the loss depends on the batch as a whole
+                          (not a mean of per-example terms), of what a data-parallel run
+                          computes from each rank's rows instead.
 
 Nothing here imports the training loop, the optimizers, the data loaders or the CLI:
 models are pure functions of their parameters and a batch.

@@ -62,6 +62,7 @@ class GECOVAE(VAE):
 
     name = "geco-vae"
     terms = ("loss", "recon", "kl", "constraint", "lambda")
+    step_statistics = ("_pending",)        # C of the batch: averaged over MPI ranks
 
     def __init__(self, input_dim=3, hidden=(32,), latent_dim=2, likelihood="mse",
                  learn_variance=False, logvar_x=0.0, activation="ptanh", kappa=0.05, nu=1e-3,

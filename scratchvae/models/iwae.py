@@ -112,6 +112,7 @@ class IWAEObjective:
 
     terms = ("loss", "recon", "kl")
     kl_weight = None                       # the bound has no KL term to weigh
+    noise_batch_axis = 1                   # ε is (k, N, L): examples on axis 1
 
     def _setup_k(self, k):
         self.k = check_k(k)

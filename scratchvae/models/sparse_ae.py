@@ -77,6 +77,12 @@ class SparseAutoencoder(Autoencoder):
         self.beta = float(beta)
         self.config.update(penalty=penalty, rho=self.rho, beta=self.beta)
 
+    @property
+    def per_rank_statistics(self) -> str | None:
+        """What data-parallel training computes per rank (scratchvae.distributed)."""
+        return "the KL sparsity penalty's batch-mean activation ρ̂" \
+            if self.penalty == "kl" and self.beta > 0 else None
+
     def loss_and_grads(self, x, compute_grads: bool = True) -> dict:
         """Forward (and backward) on a batch.
 

@@ -28,6 +28,14 @@ random is a pure function of saved state:
     validation ε                    rng([seed, 2]) per eval    (recomputed)
     KL warm-up β at global step s   min(1, (s+1)/warm-up steps) (recomputed)
 
+Data parallel (``mpiexec -n P``, :mod:`scratchvae.distributed`): with a communicator of
+P > 1 ranks the same loop runs on every rank. Each rank takes rows lo:hi of every
+global batch (the order above), draws the noise one process would have drawn for those
+rows (:class:`~scratchvae.distributed.ShardedGenerator`), and one Allreduce per step sums
+the scaled gradients and the loss terms (:class:`~scratchvae.distributed.DataParallel`),
+so every rank takes the one-process step. Rank 0 alone prints, writes the history and
+the checkpoints; validation is split over the ranks the same way and reduced.
+
 Safety: the loss and the gradient norm are checked every step; on NaN/Inf the
 run stops with :class:`NonFiniteError` naming the last good checkpoint, which is
 never overwritten by a bad state (checkpoints are written only after an epoch
@@ -45,6 +53,7 @@ from tqdm.auto import tqdm
 
 from ..allocator import keep_freed_memory
 from ..data.loader import BatchIterator, binarize
+from ..distributed import DataParallel, ShardedGenerator, shard_rows, world
 from ..distributions.likelihoods import check_target_range
 from ..errors import CheckpointError, ConfigError, NonFiniteError, check_float_array
 from ..optim import SGD, Adam, OptimizerGroups, clip_grad_norm, global_grad_norm, schedules
@@ -134,12 +143,16 @@ class Trainer:
         out_dir: where ``checkpoint.npz``, ``history.json``/``.csv`` go (None: nowhere).
         on_epoch: optional ``callback(record)`` after each epoch; it may add entries to
             the record (e.g. measurements on test data) before it is stored.
+        comm: the :class:`~scratchvae.distributed.Communicator` to train over (default:
+            :func:`~scratchvae.distributed.world`, one process unless an MPI launcher
+            started this one). Every rank passes the same data and configuration.
     """
 
     def __init__(self, model, train_data, val_data=None, config: TrainConfig | None = None,
-                 out_dir=None, on_epoch=None):
+                 out_dir=None, on_epoch=None, comm=None):
         self.config = config or TrainConfig()
         self.model = model
+        self.comm = comm if comm is not None else world()
         keep_freed_memory()                  # reuse freed step temporaries (allocator.py)
         self.train_data = self._check_data(train_data, "train_data")
         self.val_data = None if val_data is None else self._check_data(val_data, "val_data")
@@ -156,6 +169,15 @@ class Trainer:
         self.epoch = 0                       # epochs completed
         self.best: dict | None = None        # {"epoch", "val_loss"} of the best epoch so far
         self.stopped_early = False
+        self.parallel = None                 # DataParallel when comm has P > 1 ranks
+        if self.comm.size > 1:
+            self.parallel = DataParallel(self.comm, self.optimizer.params, model.terms,
+                                         getattr(model, "step_statistics", ()))
+            self.parallel.broadcast_parameters(model)
+            note = getattr(model, "per_rank_statistics", None)
+            if note and self.comm.is_root and self.config.progress:
+                print(f"note: data-parallel over {self.comm.size} ranks, {note} is computed "
+                      f"from each rank's rows, not from the whole batch", flush=True)
 
     @property
     def train_x(self):
@@ -246,15 +268,16 @@ class Trainer:
             record = self._run_epoch(self.epoch)
             if self.on_epoch is not None:
                 self.on_epoch(record)
-            if self.config.progress:
+            if self.config.progress and self.comm.is_root:
                 print(_format_record(record), flush=True)
             self.epoch += 1
             self.history.append(record)
             self._track_best(record)
-            if self.out_dir is not None:
+            if self.out_dir is not None and self.comm.is_root:
                 save_history(self.history, self.out_dir)
                 if self.epoch % self.config.checkpoint_every == 0 or self.epoch == target:
                     self.save(self.checkpoint_path)
+        self.comm.barrier()                  # rank 0's files are complete before anyone goes on
         return self.history
 
     def _run_epoch(self, epoch: int) -> dict:
@@ -263,16 +286,22 @@ class Trainer:
         bin_rng = np.random.default_rng([c.seed, epoch, 1])
         sums, seen = {}, 0
         t0 = time.perf_counter()
+        show = c.progress and self.comm.is_root
         bar = tqdm(self.batches.epoch(epoch), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}",
-                   leave=False, disable=None if c.progress else True, dynamic_ncols=True)
+                   leave=False, disable=None if show else True, dynamic_ncols=True)
+        if self.parallel is not None:
+            bin_rng = ShardedGenerator(bin_rng)
         for step, idx in enumerate(bar):
-            batch = tuple(a[idx] for a in self.train_data)
-            if c.binarize:
-                batch = (binarize(batch[0], bin_rng), *batch[1:])
             if self.target_beta is not None:
                 model.kl_weight = self._warmup_beta(epoch * self.steps_per_epoch + step)
             model.zero_grad()
-            out = model.loss_and_grads(*batch)
+            if self.parallel is None:
+                batch = tuple(a[idx] for a in self.train_data)
+                if c.binarize:
+                    batch = (binarize(batch[0], bin_rng), *batch[1:])
+                out = model.loss_and_grads(*batch)
+            else:
+                out = self._parallel_step(idx, bin_rng)
             norm = clip_grad_norm(model.parameters(), c.clip_norm) if c.clip_norm else \
                 global_grad_norm(model.parameters())
             if not (all(math.isfinite(out[k]) for k in model.terms) and math.isfinite(norm)):
@@ -285,6 +314,8 @@ class Trainer:
             if step % 10 == 0 or step == self.steps_per_epoch - 1:
                 bar.set_postfix({k: f"{v / seen:.2f}" for k, v in sums.items()})
         bar.close()
+        if self.parallel is not None:
+            self.comm.barrier()              # the epoch's time is the slowest rank's
         if self.target_beta is not None:
             model.kl_weight = self.target_beta     # evaluate (and save) the true objective
         record = {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in sums.items()},
@@ -298,6 +329,41 @@ class Trainer:
             record.update({f"val_{k}": v for k, v in val.items()})
         return record
 
+    def _parallel_step(self, idx, bin_rng) -> dict:
+        """This rank's rows of the global batch ``idx``, its loss and gradients, and the
+        Allreduce that makes them the whole batch's (:mod:`scratchvae.distributed`).
+        Returns the global batch's means, as ``loss_and_grads`` would for all of ``idx``."""
+        model, n = self.model, len(idx)
+        lo, hi = shard_rows(n, self.comm.rank, self.comm.size)
+        out = None
+        if hi > lo:
+            batch = tuple(a[idx[lo:hi]] for a in self.train_data)
+            if self.config.binarize:
+                bin_rng.set_rows(lo, hi, n)
+                batch = (binarize(batch[0], bin_rng), *batch[1:])
+            out = model.loss_and_grads(*batch, **self._noise_kwargs(lo, hi, n))
+        sums = self.parallel.reduce_step(model, out, hi - lo, n)
+        if n < self.comm.size:               # a rank without rows drew nothing: resync
+            self._sync_generators(bin_rng)
+        return {k: v / n for k, v in sums.items()}
+
+    def _noise_kwargs(self, lo, hi, n, rng=None) -> dict:
+        """``{"rng": ShardedGenerator}`` drawing the one-process noise of rows lo:hi of n
+        (from ``rng``, default the model's own generator); {} for a model without noise."""
+        base = rng if rng is not None else getattr(self.model, "rng", None)
+        if base is None:
+            return {}
+        sharded = ShardedGenerator(base, getattr(self.model, "noise_batch_axis", 0))
+        sharded.set_rows(lo, hi, n)
+        return {"rng": sharded}
+
+    def _sync_generators(self, *others) -> None:
+        """Rank 0's generator states on every rank (after a batch some rank sat out)."""
+        gens = [g for g in (getattr(self.model, "rng", None), *others) if g is not None]
+        states = self.comm.bcast([g.bit_generator.state for g in gens])
+        for g, state in zip(gens, states):
+            g.bit_generator.state = state
+
     def _track_best(self, record: dict) -> None:
         """Keep the epoch of the lowest validation loss (saved as best.npz) and stop early
         after ``config.patience`` epochs without a better one."""
@@ -305,13 +371,13 @@ class Trainer:
             return
         if self.best is None or record["val_loss"] < self.best["val_loss"]:
             self.best = {"epoch": self.epoch, "val_loss": record["val_loss"]}
-            if self.out_dir is not None:
+            if self.out_dir is not None and self.comm.is_root:
                 save_checkpoint(self.best_path, self.model, None, {
                     "epoch": self.epoch, "train_config": asdict(self.config), "best": self.best})
         patience = self.config.patience
         if patience is not None and self.epoch - self.best["epoch"] >= patience:
             self.stopped_early = True
-            if self.config.progress:
+            if self.config.progress and self.comm.is_root:
                 print(f"early stop: no better validation loss in {patience} epochs (best "
                       f"{self.best['val_loss']:.3f} at epoch {self.best['epoch']})", flush=True)
 
@@ -320,11 +386,34 @@ class Trainer:
         with the model's noise from a fixed generator, so the numbers are reproducible."""
         data = self._check_data(data, "data")
         self.model.eval()
-        kwargs = {"rng": np.random.default_rng([self.config.seed, 2])} \
-            if getattr(self.model, "rng", None) is not None else {}
-        result = self.model.evaluate(*data, batch_size=self.config.eval_batch_size, **kwargs)
-        self.model.train()
-        return result
+        rng = np.random.default_rng([self.config.seed, 2]) \
+            if getattr(self.model, "rng", None) is not None else None
+        try:
+            if self.parallel is None:
+                return self.model.evaluate(*data, batch_size=self.config.eval_batch_size,
+                                           **({} if rng is None else {"rng": rng}))
+            return self._parallel_evaluate(data, rng)
+        finally:
+            self.model.train()
+
+    def _parallel_evaluate(self, data, rng) -> dict[str, float]:
+        """:meth:`evaluate` split over the ranks: each rank evaluates its rows of every
+        evaluation batch with the noise one process would draw for them; one reduction."""
+        n, bs, totals = len(data[0]), self.config.eval_batch_size, {}
+        for start in range(0, n, bs):
+            m = min(bs, n - start)
+            lo, hi = shard_rows(m, self.comm.rank, self.comm.size)
+            if hi > lo:
+                part = self.model.evaluate(*(a[start + lo:start + hi] for a in data),
+                                           batch_size=hi - lo,
+                                           **self._noise_kwargs(lo, hi, m, rng))
+                for k, v in part.items():
+                    totals[k] = totals.get(k, 0.0) + v * (hi - lo)
+            if m < self.comm.size and rng is not None:
+                state = self.comm.bcast(rng.bit_generator.state)
+                rng.bit_generator.state = state
+        totals = self.parallel.reduce_sums({k: totals.get(k, 0.0) for k in self.model.terms})
+        return {k: v / n for k, v in totals.items()}
 
     def _stop_nonfinite(self, epoch, step, loss, norm):
         last = self.checkpoint_path
@@ -337,13 +426,17 @@ class Trainer:
 
     # ------------------------------------------------------------ checkpoints
     def save(self, path) -> Path:
+        """Write the run's state to ``path`` (rank 0 only; the other ranks return the path)."""
+        if not self.comm.is_root:
+            return Path(path)
         meta = {"epoch": self.epoch, "train_config": asdict(self.config), "history": self.history,
                 "best": self.best, "stopped_early": self.stopped_early}
         return save_checkpoint(path, self.model, self.optimizer, meta)
 
     def load(self, path) -> None:
-        """Restore model, optimizer, ε generator, epoch and history from a checkpoint."""
-        meta, model_state, opt_state = load_checkpoint(path)
+        """Restore model, optimizer, ε generator, epoch and history from a checkpoint
+        (read by rank 0 and sent to every rank, so only rank 0 needs the file)."""
+        meta, model_state, opt_state = self.comm.root_call(load_checkpoint, path)
         draws_noise = getattr(self.model, "rng", None) is not None
         missing = [what for what, ok in (("the optimizer state", bool(opt_state)),
                                          ("the noise generator's state",
@@ -365,6 +458,17 @@ class Trainer:
         self.history = list(meta.get("history", []))
         self.best = meta.get("best")
         self.stopped_early = bool(meta.get("stopped_early", False))
+
+
+    def load_best(self) -> bool:
+        """Put the weights of the best epoch (``best.npz``) into the model, on every rank;
+        False if there is none (no validation data, or no out_dir)."""
+        path = self.best_path
+        state = self.comm.root_call(
+            lambda: load_checkpoint(path)[1] if path is not None and path.is_file() else None)
+        if state is not None:
+            self.model.load_state_dict(state)
+        return state is not None
 
 
 def _format_record(r: dict) -> str:
