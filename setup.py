@@ -21,6 +21,9 @@ setup(
         # suite compile-checks every CUDA C kernel on machines without a GPU.
         "test": ["pytest>=7", "hypothesis>=6", "nvidia-cuda-nvrtc"],
         "bench": ["torch"],
+        # data-parallel training and distributed evaluation (docs/distributed.md): mpi4py
+        # and an MPI to run it on — the mpich wheel brings MPICH and its mpiexec
+        "mpi": ["mpi4py>=3.1", "mpich"],
     },
     entry_points={"console_scripts": ["scratchvae=scratchvae.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: MIT License",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 from ..errors import ScratchVAEError
 from . import evaluate, generate, gradcheck, train
@@ -47,14 +48,44 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except ScratchVAEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        _say(exc, f"error: {exc}")
+        return _ended(exc, 2)
     except OSError as exc:              # the disk, not the program: full, read-only, denied
         where = f" {exc.filename}" if exc.filename else ""
-        print(f"error: could not read or write{where}: {exc.strerror or exc} (errno "
-              f"{exc.errno}); free some space, fix the permissions, or choose another --out",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        _say(exc, f"error: could not read or write{where}: {exc.strerror or exc} (errno "
+                  f"{exc.errno}); free some space, fix the permissions, or choose another --out")
+        return _ended(exc, 2)
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
-        return 130
+        return _ended(exc, 130)
+    except Exception as exc:            # a bug: its traceback, then end the other ranks too
+        traceback.print_exc()
+        _ended(exc, 1)
+        raise
+
+
+def _world():
+    """The communicator if one was made (None: nothing of MPI was touched)."""
+    from ..distributed import comm as comm_module  # noqa: PLC0415
+    return comm_module._WORLD
+
+
+def _say(exc, line: str) -> None:
+    """Print the error's line — once, on rank 0, for an error every rank raised together."""
+    world = _world()
+    if getattr(exc, "collective", False) and world is not None and not world.is_root:
+        return
+    prefix = f"[rank {world.rank}] " if world is not None and world.size > 1 and \
+        not getattr(exc, "collective", False) else ""
+    print(prefix + line, file=sys.stderr)
+
+
+def _ended(exc, code: int) -> int:
+    """Under MPI with P > 1, an error that only this rank met would leave the others
+    waiting in their next collective forever: end them all (MPI_Abort). An error every
+    rank raised together (``collective``, from ``root_call``) needs no abort."""
+    world = _world()
+    if world is not None and world.size > 1 and not getattr(exc, "collective", False):
+        sys.stderr.flush()
+        world.abort(code)
+    return code

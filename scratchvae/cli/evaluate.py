@@ -40,7 +40,9 @@ def run(args) -> int:
     from ..data import binarize_fixed  # noqa: PLC0415
     from ..evaluation import check_vae, evaluate_model, format_report  # noqa: PLC0415
     from ..train import atomic_write_text, load_model  # noqa: PLC0415
+    from ..distributed import world  # noqa: PLC0415
 
+    comm = world()                   # under mpiexec -n P: the images split over P ranks
     model, meta = load_model(args.checkpoint)
     check_vae(model)
     train_cfg = meta.get("train_config", {})
@@ -57,14 +59,18 @@ def run(args) -> int:
         binarize = model.likelihood == "bernoulli" and bool(train_cfg.get("binarize"))
     if binarize:
         x = binarize_fixed(x, args.binarize_seed)
-    elif model.likelihood == "bernoulli" and not np.isin(x, (0.0, 1.0)).all():
+    elif model.likelihood == "bernoulli" and not np.isin(x, (0.0, 1.0)).all() and comm.is_root:
         print("note: Bernoulli likelihood on grey-level data: the NLL is a cross-entropy, not "
               "comparable with published (binarized) numbers; see --binarize", file=sys.stderr)
     extra = {"data": data, "split": args.split, "binarized": bool(binarize)}
     if binarize:
         extra["binarize_seed"] = args.binarize_seed
     report = evaluate_model(model, x, k=args.k, batch_size=args.batch_size, rng=args.seed,
-                            progress=not args.quiet, extra=extra)
+                            progress=not args.quiet, extra=extra, comm=comm)
+    if not comm.is_root:
+        return 0
+    if comm.size > 1:
+        report.extra["processes"] = comm.size
     print(format_report(report))
     if args.json:
         record = {**report.to_dict(), "checkpoint": str(args.checkpoint),

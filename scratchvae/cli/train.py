@@ -1,7 +1,14 @@
-"""``python -m scratchvae train``: train any model of the registry, or resume a run."""
+"""``python -m scratchvae train``: train any model of the registry, or resume a run.
+
+Under ``mpiexec -n P`` the same command trains data-parallel (docs/distributed.md):
+every rank loads the data and builds the model; rank 0 alone checks, locks and writes
+the run directory, reads the checkpoint it resumes from (and sends it), prints, and
+writes the figures and ``results.json``; the Trainer and the test evaluation run on all.
+"""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import time
@@ -166,14 +173,18 @@ def run(args) -> int:
     from ..models import MODELS, build_model  # noqa: PLC0415
     from ..train import TrainConfig, Trainer, greedy_pretrain, load_checkpoint  # noqa: PLC0415
     from ..train import rundir  # noqa: PLC0415
+    from ..distributed import world  # noqa: PLC0415
 
+    comm = world()
+    say = print if comm.is_root else (lambda *a, **k: None)
     model_name = args.model or "vae"
     out = Path(args.out or f"runs/{model_name}-{args.data or 'sprites'}")
-    out = rundir.check(out, resume=args.resume, overwrite=args.overwrite)   # changes nothing
+    out = comm.root_call(rundir.check, out, resume=args.resume,         # changes nothing
+                         overwrite=args.overwrite)
     ckpt = out / "checkpoint.npz"
-    with rundir.locked(out):
+    with comm_locked(comm, out):
         if args.resume:
-            meta, _, _ = load_checkpoint(ckpt)
+            meta, _, _ = comm.root_call(load_checkpoint, ckpt)
             _check_resume_options(args, meta)
             try:
                 cfg = TrainConfig(**{**meta["train_config"], "progress": not args.quiet})
@@ -196,7 +207,8 @@ def run(args) -> int:
             data, limit, val_fraction = extra["data"], extra.get("limit"), \
                 extra.get("val_fraction")
             model = build_model(meta["model_config"])
-            print(f"resuming {ckpt} at epoch {reached} → {cfg.epochs}")
+            say(f"resuming {ckpt} at epoch {reached} → {cfg.epochs}"
+                + (f" on {comm.describe()}" if comm.size > 1 else ""))
         else:
             opts = {**DEFAULTS, **_given(args)}
             data, limit, val_fraction = args.data or "sprites", opts["limit"], \
@@ -220,16 +232,18 @@ def run(args) -> int:
                               kl_warmup_epochs=opts["kl_warmup"], patience=opts["patience"],
                               extra={"data": data, "image_shape": list(shape), "limit": limit,
                                      "val_fraction": val_fraction})
-        if args.overwrite:                 # everything checked: now the old run may go
+        if args.overwrite and comm.is_root:    # everything checked: now the old run may go
             rundir.clear(out)
         train_data = batch_of(model, train_x, train_y)
         val_data, test_data = batch_of(model, val_x, val_y), batch_of(model, test_x, test_y)
-        print(f"data {data}: train {train_x.shape}, validation {val_x.shape}, test "
-              f"{test_x.shape}; model {model.config['model']} with "
-              f"{model.num_parameters():,} parameters; {cfg.epochs} epochs of "
-              f"{-(-len(train_x) // cfg.batch_size)} steps")
-        trainer = Trainer(model, train_data, val_data, cfg, out_dir=out)
-        _announce_first_compile()
+        say(f"data {data}: train {train_x.shape}, validation {val_x.shape}, test "
+            f"{test_x.shape}; model {model.config['model']} with "
+            f"{model.num_parameters():,} parameters; {cfg.epochs} epochs of "
+            f"{-(-len(train_x) // cfg.batch_size)} steps"
+            + (f"; data-parallel over {comm.describe()}" if comm.size > 1 else ""))
+        trainer = Trainer(model, train_data, val_data, cfg, out_dir=out, comm=comm)
+        if comm.is_root:
+            _announce_first_compile()
         if args.resume:
             trainer.load(ckpt)
         t0 = time.perf_counter()
@@ -241,16 +255,17 @@ def run(args) -> int:
             greedy_pretrain(model, train_x, dataclasses.replace(cfg, epochs=pretrain))
         trainer.fit()
         seconds = time.perf_counter() - t0
-        if trainer.best_path is not None and trainer.best_path.is_file():
-            model.load_state_dict(load_checkpoint(trainer.best_path)[1])   # the chosen epoch
+        trainer.load_best()                                # the chosen epoch
         final = trainer.evaluate(test_data)                # the test set, once
+        if not comm.is_root:
+            return 0
         figures = _figures(model, trainer.history, test_x, test_y, image_shape(shape), out,
                            cfg.seed)
         results = {"data": data, "model": model.config, "epochs": trainer.epoch,
                    "best_epoch": trainer.best and trainer.best["epoch"],
                    "best_val_loss": trainer.best and trainer.best["val_loss"],
                    "stopped_early": trainer.stopped_early, "test": final,
-                   "train_seconds": seconds,
+                   "train_seconds": seconds, "processes": comm.size,
                    "seconds_per_epoch": [r["seconds"] for r in trainer.history],
                    "figures": [str(p) for p in figures]}
         atomic_write_text(out / "results.json", json.dumps(results, indent=1))
@@ -260,6 +275,13 @@ def run(args) -> int:
     print(f"test{best}: {terms} (nats per example; loss = −ELBO for a VAE)")
     print(f"wrote {ckpt}, {out / 'history.csv'} and figures: " + ", ".join(p.name for p in figures))
     return 0
+
+
+def comm_locked(comm, out):
+    """The run directory's lock, held by rank 0 (the one rank that writes into it)."""
+    from ..train import rundir  # noqa: PLC0415
+
+    return rundir.locked(out) if comm.is_root else contextlib.nullcontext()
 
 
 def _figures(model, history, x, y, shape, out: Path, seed: int) -> list[Path]:

@@ -32,6 +32,7 @@ once and every rank exits with the same code.
 """
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
@@ -155,7 +156,7 @@ def world() -> Communicator:
             _WORLD = SingleProcess()
         else:
             try:
-                import mpi4py  # noqa: F401, PLC0415
+                importlib.import_module("mpi4py")
             except ImportError:
                 if launched > 1:
                     raise ConfigError(

@@ -38,6 +38,14 @@ Where ε comes from (``rng``):
     a numpy Generator       (S, G, L) blocks in visiting order
     a callable              called as f((S, G, L)) → array, in visiting order
     ``eps=`` (K, N, L)      frozen noise (tests); ``rng`` is then ignored
+
+Over MPI ranks (``comm``, ``mpiexec -n P python -m scratchvae evaluate``): the encoder
+batches of ``batch_size`` images are dealt out in contiguous blocks, rank r taking
+blocks [⌊r·nb/P⌋ …) of the nb batches; the per-image results are gathered on every rank.
+Each image keeps its own ε stream and is computed in a batch of the same images as in
+one process (the same array shapes, so the same kernels' summation order): the result
+is bit for bit the one-process result for any P. Only the per-image seeded streams
+(and frozen ``eps``) can be split; a shared Generator's visiting order cannot.
 """
 from __future__ import annotations
 
@@ -49,6 +57,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..backend import get_array_module, to_numpy
+from ..distributed import shard_rows
 from ..errors import ShapeError, check_float_array
 from ..functional.numerics import logsumexp
 from .densities import log_weights_chunk
@@ -108,14 +117,15 @@ def iwae_nll_reference(model, x, eps):
 
 # --------------------------------------------------------------- the estimator
 def iwae_nll(model, x, k, *, batch_size=100, sample_chunk=None, rng=None, eps=None,
-             memory_mb=DEFAULT_MEMORY_MB, progress=False):
+             memory_mb=DEFAULT_MEMORY_MB, progress=False, comm=None):
     """NLL_K of every image, (N,) float64 nats; see :func:`importance_sample`."""
     return importance_sample(model, x, k, batch_size=batch_size, sample_chunk=sample_chunk,
-                             rng=rng, eps=eps, memory_mb=memory_mb, progress=progress).nll
+                             rng=rng, eps=eps, memory_mb=memory_mb, progress=progress,
+                             comm=comm).nll
 
 
 def importance_sample(model, x, k, *, batch_size=100, sample_chunk=None, rng=None, eps=None,
-                      memory_mb=DEFAULT_MEMORY_MB, progress=False) -> IWAEResult:
+                      memory_mb=DEFAULT_MEMORY_MB, progress=False, comm=None) -> IWAEResult:
     """Estimate −log p(x) of each image with exactly ``k`` importance samples.
 
     Args:
@@ -127,7 +137,9 @@ def importance_sample(model, x, k, *, batch_size=100, sample_chunk=None, rng=Non
             as ``memory_mb`` allows, up to K).
         rng, eps: where ε comes from (module docstring).
         memory_mb: budget for one chunk's decoder output (G·S·D values).
-        progress: show a progress bar over images.
+        progress: show a progress bar over images (rank 0's, under MPI).
+        comm: a :class:`~scratchvae.distributed.Communicator` to split the images over
+            (module docstring); None: this process alone.
     Returns:
         :class:`IWAEResult` with per-image nll, recon, ess.
     """
@@ -141,6 +153,14 @@ def importance_sample(model, x, k, *, batch_size=100, sample_chunk=None, rng=Non
     if eps is not None and tuple(eps.shape) != (k, N, L):
         raise ShapeError(f"eps must be (K, N, L) = {(k, N, L)}, got {tuple(eps.shape)}")
     draw = _noise_source(rng, eps, L)
+    P = 1 if comm is None else comm.size
+    if P > 1 and eps is None and not isinstance(draw, _PerImageStreams):
+        raise ValueError("importance_sample over several MPI ranks needs rng=None or an int "
+                         "seed (one ε stream per image) or frozen eps; a shared Generator or "
+                         "callable is read in visiting order, which the ranks cannot share")
+    n_batches = -(-N // batch_size)
+    first, last = shard_rows(n_batches, comm.rank, P) if P > 1 else (0, n_batches)
+    mine = range(first * batch_size, min(last * batch_size, N), batch_size)
     max_rows = max(1, int(memory_mb * 2**20 // (model.input_dim * np.dtype(model.dtype).itemsize)))
     S = min(k, int(sample_chunk) if sample_chunk else max_rows)
     G = max(1, min(batch_size, max_rows // S))
@@ -149,9 +169,10 @@ def importance_sample(model, x, k, *, batch_size=100, sample_chunk=None, rng=Non
     model.eval()
     t0 = time.perf_counter()
     try:
-        with tqdm(total=N, desc=f"IWAE K={k}", unit="img", disable=not progress,
+        with tqdm(total=min(last * batch_size, N) - first * batch_size, desc=f"IWAE K={k}",
+                  unit="img", disable=not (progress and (P == 1 or comm.is_root)),
                   dynamic_ncols=True) as bar:
-            for b0 in range(0, N, batch_size):
+            for b0 in mine:
                 xb = model.check_input(x[b0:b0 + batch_size], model.input_dim, model.likelihood)
                 mu, logvar = (a.astype(np.float64) for a in encode_checked(model, xb))
                 for g0 in range(0, len(xb), G):
@@ -162,6 +183,12 @@ def importance_sample(model, x, k, *, batch_size=100, sample_chunk=None, rng=Non
                     for arr, val in zip((nll, recon, ess, neg_elbo), stats):
                         arr[n0:n0 + g1 - g0] = to_numpy(val)
                     bar.update(g1 - g0)
+        if P > 1:                              # every rank's images, on every rank
+            lo, hi = first * batch_size, min(last * batch_size, N)
+            for r_lo, r_hi, parts in comm.allgather(
+                    (lo, hi, [a[lo:hi] for a in (nll, recon, ess, neg_elbo)])):
+                for arr, part in zip((nll, recon, ess, neg_elbo), parts):
+                    arr[r_lo:r_hi] = part
     finally:
         model.train(was_training)
     return IWAEResult(nll=nll, recon=recon, ess=ess, neg_elbo=neg_elbo, k=k,

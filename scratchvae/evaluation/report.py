@@ -57,7 +57,8 @@ class EvaluationReport:
 
 def evaluate_model(model, x, *, k: int = 5000, batch_size: int = 100, sample_chunk=None,
                    rng=None, threshold: float = 0.01, memory_mb: float = DEFAULT_MEMORY_MB,
-                   progress: bool = False, extra: dict | None = None) -> EvaluationReport:
+                   progress: bool = False, extra: dict | None = None,
+                   comm=None) -> EvaluationReport:
     """Evaluate a VAE on ``x`` (N, D): −ELBO with its recon/KL split, NLL_K, latent usage.
 
     Args:
@@ -70,11 +71,13 @@ def evaluate_model(model, x, *, k: int = 5000, batch_size: int = 100, sample_chu
         rng: ε source (default: seed 0, one stream per image).
         threshold: activity threshold of a latent unit.
         extra: stored as is in the report (e.g. the data set's name).
+        comm: MPI ranks to split the importance samples over (:func:`.iwae.importance_sample`;
+            the same report, bit for bit, for any number of ranks).
     """
     check_vae(model)
     check_float_array(x, "x", ndim=2)
     iw = importance_sample(model, x, k, batch_size=batch_size, sample_chunk=sample_chunk,
-                           rng=rng, memory_mb=memory_mb, progress=progress)
+                           rng=rng, memory_mb=memory_mb, progress=progress, comm=comm)
     usage = latent_usage(model, x, threshold)
     neg_elbo_per = iw.recon + usage.kl_per_image if kl_in_closed_form(model) else iw.neg_elbo
     levels, start = {}, 0
