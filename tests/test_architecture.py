@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1] / "scratchvae"
 #: package (or top-level module) → the packages it may import. Reading bottom to top:
 #: the error types; the device gateway; the random generators; the ops (functional),
 #: the losses and samplers (distributions), the layers (nn), the optimizers (optim), the
-#: data; the models; the training loop; what uses trained models (evaluation, analysis,
+#: data, the communicator (distributed); the models; the training loop; what uses trained models (evaluation, analysis,
 #: gradcheck, plots, tutorial); the command line.
 LAYERS = {
     "errors": set(),
@@ -38,19 +38,20 @@ LAYERS = {
     "optim": {"errors", "backend"},
     "compression": {"errors"},
     "data": {"errors", "backend", "rng", "atomic"},
+    "distributed": {"errors", "backend"},
     "models": {"errors", "backend", "rng", "functional", "distributions", "nn",
                "data.corruption"},
     "train": {"errors", "backend", "atomic", "allocator", "distributions", "optim", "data",
-              "models"},
-    "evaluation": {"errors", "backend", "functional", "distributions"},
+              "distributed", "models"},
+    "evaluation": {"errors", "backend", "functional", "distributions", "distributed"},
     "analysis": {"errors", "backend", "rng", "functional", "distributions", "nn", "models",
                  "train", "data"},
     "gradcheck": {"errors", "backend", "rng", "functional", "distributions", "nn", "models",
                   "data.corruption", "analysis"},
     "plots": {"errors", "backend"},
     "tutorial": {"errors", "backend", "atomic", "data", "train", "plots"},
-    "cli": {"errors", "backend", "atomic", "data", "models", "train", "evaluation",
-            "gradcheck", "plots"},
+    "cli": {"errors", "backend", "atomic", "data", "distributed", "models", "train",
+            "evaluation", "gradcheck", "plots"},
     "__main__": {"cli"},
 }
 

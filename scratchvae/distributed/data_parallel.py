@@ -86,11 +86,9 @@ class DataParallel:
         Returns:
             ``{term: Σ_i ℓ_i}`` over the global batch (the sums, not the means).
         """
-        scale = n_local / n_global
+        scale = self.buffer.dtype.type(n_local / n_global)
         for (_, _, g), a, b in zip(self.params, self.offsets[:-1], self.offsets[1:]):
-            self.grad_part[a:b] = to_numpy(g).reshape(-1)
-        if scale != 1.0:
-            self.grad_part *= self.grad_part.dtype.type(scale)
+            np.multiply(to_numpy(g).reshape(-1), scale, out=self.grad_part[a:b])  # one pass
         values = [float(out[k]) if out is not None else 0.0 for k in self.terms]
         values += [float(getattr(model, s) or 0.0) if out is not None else 0.0
                    for s in self.statistics]
