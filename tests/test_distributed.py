@@ -142,6 +142,13 @@ def test_a_loss_of_the_whole_batch_is_named_when_it_is_computed_per_rank(capsys)
     assert capsys.readouterr().out.count("computed from each rank's rows") == 1   # rank 0
 
 
+def test_noise_that_cannot_be_split_by_rows_is_refused_not_silently_changed():
+    """The watermark corruption draws positions with per-example array bounds."""
+    with pytest.raises(ConfigError, match="per-example array parameters"):
+        run_ranks(2, lambda comm: train("dae", comm, corruption="watermark"))
+    train("dae", corruption="watermark")                     # one process: as always
+
+
 def test_data_parallel_training_is_bit_identical_on_rerun():
     first = run_ranks(2, lambda comm: train("vae", comm))
     again = run_ranks(2, lambda comm: train("vae", comm))
