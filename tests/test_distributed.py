@@ -24,6 +24,15 @@ from test_model_contract import batch, make
 from threadcomm import relative_difference, run_ranks
 
 
+@pytest.fixture(autouse=True)
+def numpy_kernels():
+    """The NumPy reference path for every rank-thread, set once here in the main thread
+    (``use_cpu_kernels`` is process state: entered in each thread it would be restored
+    out of order). What is tested is the splitting, on either path."""
+    with use_cpu_kernels("numpy"):
+        yield
+
+
 # ------------------------------------------------------------------ the row split
 @pytest.mark.parametrize("n", [1, 2, 5, 12, 128])
 @pytest.mark.parametrize("size", [1, 2, 3, 7])
@@ -109,8 +118,7 @@ def train(name, comm=None, binarize=False, **options):
     cfg = TrainConfig(**SHARED, binarize=binarize and name in ("vae", "hvae", "iwae"), **extra)
     trainer = Trainer(model, data if len(data) > 1 else data[0],
                       val if len(val) > 1 else val[0], cfg, comm=comm)
-    with use_cpu_kernels("numpy"):
-        history = trainer.fit()
+    history = trainer.fit()
     return model.state_dict(), history
 
 
@@ -200,3 +208,29 @@ def test_a_launcher_without_mpi4py_is_a_one_line_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)                     # not installed
     with pytest.raises(ConfigError, match=r"started 4 processes.*pip install -e \"\.\[mpi\]\""):
         world()
+
+
+# ------------------------------------------------------------ distributed evaluation
+def test_importance_sampling_over_ranks_is_exactly_the_one_process_result():
+    """7 encoder batches of 3 images (the last short) dealt out to 1, 2, 3 and 8 ranks
+    (8 > batches: some ranks get none): every per-image number is bit-identical."""
+    from scratchvae.evaluation import importance_sample
+
+    model = make("vae")
+    x = batch(model, n=20, seed=4)[0]
+    one = importance_sample(model, x, 7, batch_size=3, sample_chunk=4, rng=5)
+    for size in (2, 3, 8):
+        for got in run_ranks(size, lambda comm: importance_sample(
+                make("vae"), x, 7, batch_size=3, sample_chunk=4, rng=5, comm=comm)):
+            for field in ("nll", "recon", "ess", "neg_elbo"):
+                np.testing.assert_array_equal(getattr(got, field), getattr(one, field))
+
+
+def test_importance_sampling_over_ranks_refuses_a_shared_generator():
+    from scratchvae.evaluation import importance_sample
+
+    model = make("vae")
+    x = batch(model, n=4)[0]
+    with pytest.raises(ValueError, match="one ε stream per image"):
+        run_ranks(2, lambda comm: importance_sample(model, x, 3, rng=np.random.default_rng(0),
+                                                    comm=comm))
