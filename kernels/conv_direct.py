@@ -94,7 +94,7 @@ from . import target as _target  # noqa: F401 - sets the vector width before any
 import numba
 from numba import njit, prange
 
-from .blocking import KC
+from .blocking import CACHES, KC
 from .gemm_driver import _renamed
 from .gemm_pack import _pack_a_panel, _pack_b_panel
 from .gemm_tiles import (MR, NR, _macro_kernel_full, _macro_kernel_half, _rank1_update_full,
@@ -110,6 +110,24 @@ DIRECT_MIN_FLOPS = 4_000_000
 # shorter than MIN_RUN (the first conv's KW·C = 4: a tile set up per 4 FMAs).
 MIN_CHANNELS = NR // 2
 MIN_RUN = 16
+# A task's input pixels are read again for every channel panel and kernel-row group, so a
+# task's share of the input is kept within half of one core's L2 (the rest holds the
+# packed weights and the output rows): with one task per thread, a 1-thread forward of
+# the 32→64 conv swept the whole 3.2 MB image per channel panel and ran 1.9x slower than
+# in 8 tasks (docs/kernels/conv.md, "Tasks sized by the L2").
+TASK_BYTES = CACHES["l2"] // 2
+
+
+def task_count(input_bytes: int, flops: int, threads: int) -> int:
+    """How many contiguous ranges of output panels the driver's prange splits the rows
+    into: one below DIRECT_MIN_FLOPS; else at least one per thread and enough that each
+    range's share of the input fits in TASK_BYTES, rounded up to a multiple of the
+    threads (equal shares). The split never changes a result: each output row is
+    computed by the same micro-kernel calls in the same order in any task."""
+    if flops < DIRECT_MIN_FLOPS:
+        return 1
+    tasks = max(threads, -(-input_bytes // TASK_BYTES))
+    return -(-tasks // threads) * threads
 
 
 # ------------------------------------------------------------------ the kernel
@@ -358,8 +376,9 @@ def _run(x, geom_in, nkh, L, grid, Wk, out, geom_out, bias):
     N, GA, GB = grid
     kg = max(1, KC // L)                                  # B sub-panel (kg·L, NR) in L1
     flops = 2 * N * GA * GB * K * F
-    ntask = numba.get_num_threads() if flops >= DIRECT_MIN_FLOPS else 1
-    run = _direct_parallel if ntask > 1 else _direct_serial
+    threads = numba.get_num_threads() if flops >= DIRECT_MIN_FLOPS else 1
+    ntask = task_count(x.nbytes, flops, threads)
+    run = _direct_parallel if threads > 1 else _direct_serial     # serial: prange = range
     has_bias = bias is not None
     b = bias.astype(x.dtype) if has_bias else np.zeros(1, dtype=x.dtype)
     run(x, *geom_in, nkh, L, N, GA, GB, bp, F, kg, out, *geom_out, b, has_bias, ntask)

@@ -198,3 +198,26 @@ def test_kl_warmup_option_reaches_the_trainer(tmp_path):
     meta, _, _ = load_checkpoint(out / "checkpoint.npz")
     assert meta["train_config"]["kl_warmup_epochs"] == 1.5
     assert meta["history"][0]["beta"] < 1.0 and meta["history"][-1]["beta"] == 1.0
+
+
+def test_pseudo_inputs_start_from_training_images_when_asked(tmp_path, capsys):
+    from scratchvae.cli.train import pseudo_inputs_from_data
+    from scratchvae.models import build_model
+
+    model = build_model({"model": "vampprior-vae", "input_dim": 16, "hidden": [8],
+                         "latent_dim": 2, "n_pseudo": 5})
+    x = np.random.default_rng(0).uniform(size=(40, 16)).astype(np.float32)
+    idx = pseudo_inputs_from_data(model, x, seed=3)
+    assert len(set(idx.tolist())) == 5
+    np.testing.assert_array_equal(model.params["pseudo_inputs"], x[idx])
+    assert np.array_equal(idx, pseudo_inputs_from_data(model, x, seed=3))      # seeded
+    out = tmp_path / "vamp"
+    assert cli.main(["train", "--model", "vampprior-vae", "--n-pseudo", "6",
+                     "--pseudo-from-data", "--epochs", "1", "--out", str(out), *QUICK]) == 0
+    meta, _, _ = load_checkpoint(out / "checkpoint.npz")
+    assert meta["train_config"]["extra"]["pseudo_from_data"] is True
+    assert cli.main(["train", "--resume", "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--pseudo-from-data", "--epochs", "1",
+                     "--out", str(tmp_path / "plain"), *QUICK]) == 2
+    assert "--model vae has none" in capsys.readouterr().err

@@ -190,6 +190,28 @@ def test_results_are_the_same_bits_every_run_and_for_any_thread_count():
         np.testing.assert_array_equal(a, b)
 
 
+def test_task_count_follows_the_l2_and_never_changes_a_result(monkeypatch):
+    """Tasks: one below the flop threshold, ≥ one per thread, a task's input share within
+    TASK_BYTES, a multiple of the threads; and the same bits for any task count."""
+    import kernels.conv_direct as cd
+    assert cd.task_count(10 * cd.TASK_BYTES, cd.DIRECT_MIN_FLOPS - 1, 2) == 1
+    assert cd.task_count(cd.TASK_BYTES // 2, cd.DIRECT_MIN_FLOPS, 2) == 2
+    assert cd.task_count(7 * cd.TASK_BYTES + 1, cd.DIRECT_MIN_FLOPS, 1) == 8
+    assert cd.task_count(7 * cd.TASK_BYTES + 1, cd.DIRECT_MIN_FLOPS, 3) == 9
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((16, 14, 14, 32)).astype(np.float32)
+    W = rng.standard_normal((64, 32, 4, 4)).astype(np.float32)
+    dy = rng.standard_normal((16, 7, 7, 64)).astype(np.float32)
+    outs = []
+    for tasks in (1, 3, 7):
+        monkeypatch.setattr(cd, "task_count", lambda nbytes, flops, threads, n=tasks: n)
+        outs.append((conv2d_direct(x, W, None, 2, 2, 1, 1),
+                     conv2d_input_grad_direct(dy, W, 14, 14, 2, 2, 1, 1)))
+    for other in outs[1:]:
+        for a, b in zip(outs[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_padding_kernel_matches_numpy_pad_and_reuses_its_buffer():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 5, 4)).transpose(0, 2, 3, 1)  # strided

@@ -32,7 +32,7 @@ from .model_options import add_model_options, model_config
 DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 1e-3, "lr_schedule": "constant",
             "betas": None, "group_lr": [], "binarize": False, "kl_warmup": 0.0,
             "pretrain_epochs": 0, "clip_norm": None, "seed": 0, "limit": None,
-            "val_fraction": 0.1, "patience": None}
+            "val_fraction": 0.1, "patience": None, "pseudo_from_data": False}
 
 
 def add_parser(sub) -> None:
@@ -76,6 +76,9 @@ def add_parser(sub) -> None:
                         "set is evaluated once, at the end, on the best epoch's model")
     t.add_argument("--patience", type=positive_int, default=None, metavar="EPOCHS",
                    help="stop early after this many epochs without a better validation loss")
+    t.add_argument("--pseudo-from-data", action="store_const", const=True, default=None,
+                   help="a VampPrior's K pseudo-inputs start as K training images drawn at "
+                        "random (seeded by --seed) instead of mid-grey noise")
     t.add_argument("--out", default=None, help="output directory (default runs/<model>-<data>)")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, bit-identical on the "
@@ -135,6 +138,7 @@ def _check_resume_options(args, meta) -> None:
              "seed": cfg.get("seed"), "limit": extra.get("limit"),
              "val_fraction": extra.get("val_fraction"), "patience": cfg.get("patience"),
              "betas": list(cfg.get("betas", [])), "group_lr": cfg.get("group_lr"),
+             "pseudo_from_data": bool(extra.get("pseudo_from_data", False)),
              **{k: v for k, v in meta["model_config"].items() if k != "model"}}
     conflicts = []
     for name, value in _given(args).items():
@@ -153,6 +157,24 @@ def _check_resume_options(args, meta) -> None:
         raise ConfigError(f"--resume keeps the run's own settings, and these differ: "
                           f"{'; '.join(conflicts)}. Drop them, or start a new run in another "
                           f"--out to change them")
+
+
+def pseudo_inputs_from_data(model, x, seed: int):
+    """Start the model's K pseudo-inputs at K distinct rows of ``x`` (N, D), drawn with
+    ``default_rng([seed, 4])``; returns their indices. (The VampPrior code base's
+    initialisation from training data, instead of grey noise.)"""
+    k = getattr(model, "n_pseudo", None)
+    if k is None or not hasattr(model, "set_pseudo_inputs"):
+        raise ConfigError(f"--pseudo-from-data starts a VampPrior's pseudo-inputs; --model "
+                          f"{model.config['model']} has none (use vampprior-vae, or hvae / "
+                          f"conv-hvae with --prior vampprior)")
+    if k > len(x):
+        raise ConfigError(f"--pseudo-from-data needs K = {k} training images (--n-pseudo) "
+                          f"but the training split holds {len(x)}; lower --n-pseudo or "
+                          f"raise --limit")
+    idx = np.sort(np.random.default_rng([seed, 4]).choice(len(x), k, replace=False))
+    model.set_pseudo_inputs(x[idx].astype(model.dtype))
+    return idx
 
 
 def _split_validation(x, y, fraction_, seed):
@@ -231,7 +253,10 @@ def run(args) -> int:
                               progress=not args.quiet, lr_schedule=opts["lr_schedule"],
                               kl_warmup_epochs=opts["kl_warmup"], patience=opts["patience"],
                               extra={"data": data, "image_shape": list(shape), "limit": limit,
-                                     "val_fraction": val_fraction})
+                                     "val_fraction": val_fraction,
+                                     "pseudo_from_data": bool(opts["pseudo_from_data"])})
+            if opts["pseudo_from_data"]:
+                pseudo_inputs_from_data(model, train_x, opts["seed"])
         if args.overwrite and comm.is_root:    # everything checked: now the old run may go
             rundir.clear(out)
         train_data = batch_of(model, train_x, train_y)
