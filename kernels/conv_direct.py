@@ -113,7 +113,7 @@ MIN_RUN = 16
 # A task's input pixels are read again for every channel panel and kernel-row group, so a
 # task's share of the input is kept within half of one core's L2 (the rest holds the
 # packed weights and the output rows): with one task per thread, a 1-thread forward of
-# the 32→64 conv swept the whole 3.2 MB image per channel panel and ran 1.9x slower than
+# the 32→64 conv swept the whole 4.2 MB padded image per channel panel and ran 1.2-1.5x slower than
 # in 8 tasks (docs/kernels/conv.md, "Tasks sized by the L2").
 TASK_BYTES = CACHES["l2"] // 2
 
