@@ -378,7 +378,11 @@ def _run(x, geom_in, nkh, L, grid, Wk, out, geom_out, bias):
     flops = 2 * N * GA * GB * K * F
     threads = numba.get_num_threads() if flops >= DIRECT_MIN_FLOPS else 1
     ntask = task_count(x.nbytes, flops, threads)
-    run = _direct_parallel if threads > 1 else _direct_serial     # serial: prange = range
+    # The parallel=True build even on one thread: the parallel=False build of the same
+    # driver ran the input gradient 1.5-1.9x and the forward 1.1x slower on one thread
+    # (docs/kernels/conv.md, "The serial build"); the serial one is for the small problems,
+    # where a parallel region's start-up (~5-10 us) would show.
+    run = _direct_parallel if flops >= DIRECT_MIN_FLOPS else _direct_serial
     has_bias = bias is not None
     b = bias.astype(x.dtype) if has_bias else np.zeros(1, dtype=x.dtype)
     run(x, *geom_in, nkh, L, N, GA, GB, bp, F, kg, out, *geom_out, b, has_bias, ntask)
