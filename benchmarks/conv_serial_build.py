@@ -17,15 +17,9 @@ import numpy as np
 def main():
     numba.set_num_threads(1)
     import kernels.conv_direct as direct  # noqa: PLC0415
-    from scratchvae.functional import conv  # noqa: PLC0415
+    from conv_tasks import conv_vae_calls  # noqa: PLC0415 - this folder is on sys.path
 
-    rng = np.random.default_rng(0)
-    x = rng.random((128, 14, 14, 32), np.float32)
-    W = rng.random((64, 32, 4, 4), np.float32) - 0.5
-    b = np.zeros(64, np.float32)
-    dy = rng.random((128, 7, 7, 64), np.float32)
-    calls = {"forward": lambda: conv.conv2d_nhwc(x, W, b, 2, 2, 1, 1),
-             "input gradient": lambda: conv.conv2d_input_grad_nhwc(dy, W, 14, 14, 2, 2, 1, 1)}
+    calls = conv_vae_calls()
     builds = {"parallel=False": direct._direct_serial, "parallel=True, 1 thread":
               direct._direct_parallel}
     saved = direct._direct_parallel

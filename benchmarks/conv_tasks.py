@@ -15,21 +15,27 @@ import numba
 import numpy as np
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    numba.set_num_threads(args.threads)
-    import kernels.conv_direct as direct  # noqa: PLC0415
-    from scratchvae.functional import conv  # noqa: PLC0415
+def conv_vae_calls():
+    """{"forward", "input gradient"}: the conv VAE's 32→64 conv at batch 128, as calls."""
+    from scratchvae.functional import conv  # noqa: PLC0415 - after the threads are set
 
     rng = np.random.default_rng(0)
     x = rng.random((128, 14, 14, 32), np.float32)
     W = rng.random((64, 32, 4, 4), np.float32) - 0.5
     b = np.zeros(64, np.float32)
     dy = rng.random((128, 7, 7, 64), np.float32)
-    calls = {"forward": lambda: conv.conv2d_nhwc(x, W, b, 2, 2, 1, 1),
-             "input gradient": lambda: conv.conv2d_input_grad_nhwc(dy, W, 14, 14, 2, 2, 1, 1)}
+    return {"forward": lambda: conv.conv2d_nhwc(x, W, b, 2, 2, 1, 1),
+            "input gradient": lambda: conv.conv2d_input_grad_nhwc(dy, W, 14, 14, 2, 2, 1, 1)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    numba.set_num_threads(args.threads)
+    import kernels.conv_direct as direct  # noqa: PLC0415
+
+    calls = conv_vae_calls()
     real = direct.task_count
     settings = (1, 2, 4, 8, 16, None)
     samples = {}
