@@ -1,10 +1,12 @@
 """Where a training step's time goes: ms per step of each kind of kernel in the conv VAE
-and MLP VAE steps (Numba path, 2 threads, batch 128) under cProfile, and the step time
-with and without the profiler. Prints one JSON line; run it in several fresh processes
-and take medians (docs/performance.md, "Where a step's time goes"):
+and MLP VAE steps (Numba path, batch 128; 2 threads, or --threads N) under cProfile, and
+the step time with and without the profiler. Prints one JSON line; run it in several
+fresh processes and take medians (docs/performance.md, "Where a step's time goes"):
 
     for i in 1 2 3; do python benchmarks/step_profile.py >> step_profile.jsonl; done
+    python benchmarks/step_profile.py --threads 1        # one thread for every library
 """
+import argparse
 import cProfile
 import json
 import pstats
@@ -13,8 +15,11 @@ import time
 import numpy as np
 from contenders import import_torch, step_contenders
 from common import set_threads
-import_torch(2)                     # as the benchmarks do: PyTorch's OpenMP first
-set_threads(2)
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--threads", type=int, default=2, help="threads for every library")
+THREADS = parser.parse_args().threads
+import_torch(THREADS)               # as the benchmarks do: PyTorch's OpenMP first
+set_threads(THREADS)
 ITEMS = {"conv VAE": {
     "direct fwd+dx": ["_direct_driver_py", "_direct_driver_py_serial"],
     "direct dW": ["_weight_grad_py", "_weight_grad_py_serial"],
@@ -50,4 +55,5 @@ for kind, steps in (("conv VAE", 100), ("MLP VAE", 200)):
     for item, names in ITEMS[kind].items():
         row[item] = sum(tot.get(n, 0.0) for n in names) / steps * 1e3
     out[kind] = row
+out["threads"] = THREADS
 print(json.dumps(out))

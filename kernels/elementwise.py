@@ -43,7 +43,8 @@ from numba import njit, prange
 
 __all__ = ["flat_views", "relu_forward", "relu_backward", "bce_logits", "adam_update",
            "column_sums", "relu_forward_reference", "relu_backward_reference",
-           "bce_logits_reference", "adam_update_reference", "column_sums_reference"]
+           "bce_logits_reference", "adam_update_reference", "column_sums_reference",
+           "adam_constants"]
 
 
 # ------------------------------------------------------------------------ layout
@@ -263,17 +264,33 @@ def adam_update_reference(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_de
     p -= (lr / bc1) * (m / denom)
 
 
-def _adam_py(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_decay):
-    decay = 1 - lr * weight_decay
-    step = lr / bc1
-    sqrt_bc2 = math.sqrt(bc2)
+def adam_constants(dtype, lr, beta1, beta2, eps, bc1, bc2, weight_decay):
+    """The scalars of one Adam step, each rounded once to the parameters' dtype.
+
+    The kernels then compute in that dtype alone, operation for operation as
+    ``adam_update_reference`` does in NumPy (where a Python float meets a float32 array it
+    is rounded to float32 first), so the two agree to the last bit. Computing a float32
+    update in float64 instead, as the kernel once did, needs float64 divides and square
+    roots: half the vector lanes and several times the cycles of each (docs/kernels/
+    elementwise.md, "Adam in the parameters' dtype").
+
+    Returns (β₁, 1 − β₁, β₂, 1 − β₂, ε, lr / bc1, √bc2, 1 − lr·λ, λ ≠ 0): the first eight
+    as ``dtype`` scalars, the last a bool.
+    """
+    t = np.dtype(dtype).type
+    return (t(beta1), t(1 - beta1), t(beta2), t(1 - beta2), t(eps), t(lr / bc1),
+            t(math.sqrt(bc2)), t(1 - lr * weight_decay), bool(weight_decay != 0))
+
+
+def _adam_py(p, g, m, v, b1, omb1, b2, omb2, eps, step, sqrt_bc2, decay, use_decay):
+    # all arithmetic in p's dtype: every scalar comes from adam_constants
     for i in prange(p.shape[0]):
         gi = g[i]
-        mi = beta1 * m[i] + (1 - beta1) * gi
-        vi = beta2 * v[i] + (1 - beta2) * (gi * gi)
+        mi = b1 * m[i] + omb1 * gi                   # m ← β₁ m + (1 − β₁) g
+        vi = b2 * v[i] + omb2 * (gi * gi)            # v ← β₂ v + (1 − β₂) g²
         m[i] = mi
         v[i] = vi
-        pi = p[i] * decay if weight_decay != 0 else p[i]
+        pi = p[i] * decay if use_decay else p[i]     # decoupled weight decay (AdamW)
         p[i] = pi - step * (mi / (math.sqrt(vi) / sqrt_bc2 + eps))
 
 
@@ -282,10 +299,11 @@ _adam = njit(parallel=True, cache=True)(_adam_py)
 
 def adam_update(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_decay):
     """One Adam/AdamW update of p, m, v in place, one pass; returns p, or None if the
-    layouts do not allow it (the caller then runs the reference)."""
+    layouts or dtypes do not allow it (the caller then runs the reference)."""
+    if not p.dtype == g.dtype == m.dtype == v.dtype:
+        return None
     views = flat_views(p, g, m, v)
     if views is None:
         return None
-    _adam(*views, float(lr), float(beta1), float(beta2), float(eps), float(bc1), float(bc2),
-          float(weight_decay))
+    _adam(*views, *adam_constants(p.dtype, lr, beta1, beta2, eps, bc1, bc2, weight_decay))
     return p

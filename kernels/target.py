@@ -10,8 +10,9 @@ core with two 512-bit FMA units does half the work it could per cycle.
 This module, imported by every kernel module before it compiles anything, lifts that
 preference where it costs nothing:
 
-    SCRATCHVAE_VECTOR_WIDTH   "auto" (default): 512-bit on the CPUs in WIDE_CPUS, the
-                              host's choice elsewhere; "512": always lift the preference
+    SCRATCHVAE_VECTOR_WIDTH   "auto" (default): 512-bit on the CPUs in WIDE_CPUS and on
+                              any with a feature in WIDE_FEATURES, the host's choice
+                              elsewhere; "512": always lift the preference
                               (any AVX-512 CPU); "256": never.
     NUMBA_CPU_FEATURES        if the user set it, it is left alone: their features win.
 
@@ -43,7 +44,19 @@ import numba
 #: the halved width (Intel server parts from Ice Lake on).
 WIDE_CPUS = ("icelake-server", "sapphirerapids", "emeraldrapids", "graniterapids",
              "graniterapids-d", "diamondrapids")
+#: CPU features that only those parts (Sapphire Rapids and later) have. A virtual machine
+#: may report a CPU model that LLVM names otherwise -- a Sapphire-Rapids-class VM with
+#: AMX and AVX-512 FP16 was named ``rocketlake``, a client part -- so "auto" also lifts
+#: the preference when the host has AVX-512 and any of these.
+WIDE_FEATURES = ("+amx-tile", "+avx512fp16")
 CHOICES = ("auto", "512", "256")
+
+
+def is_wide(name: str, features: list[str]) -> bool:
+    """Whether "auto" compiles 512-bit code for a CPU LLVM calls ``name`` with ``features``
+    (LLVM's "+feature" / "-feature" list): AVX-512 and a listed name or a listed feature."""
+    return "+avx512f" in features and (
+        name in WIDE_CPUS or any(f in features for f in WIDE_FEATURES))
 
 
 def _configure() -> str:
@@ -56,8 +69,9 @@ def _configure() -> str:
     import llvmlite.binding as ll                       # noqa: PLC0415 - Numba's LLVM
     name = numba.config.CPU_NAME or ll.get_host_cpu_name()
     features = ll.get_host_cpu_features().flatten()
-    wide = "+avx512f" in features.split(",") and (
-        choice == "512" or (choice == "auto" and name in WIDE_CPUS))
+    flags = features.split(",")
+    wide = "+avx512f" in flags and (
+        choice == "512" or (choice == "auto" and is_wide(name, flags)))
     if not wide:
         return "host"
     numba.config.CPU_FEATURES = features + ",-prefer-256-bit"

@@ -90,7 +90,8 @@ for dtype in (np.float64, np.float32):
             args = (1e-2, 0.9, 0.999, 1e-8, 1 - 0.9 ** t, 1 - 0.999 ** t, wd)
             ok &= F.adam_update(p, g, m, v, *args, threads=64, blocks=3) is p
             F.adam_update_reference(ref[0], g, ref[1], ref[2], *args)
-            E._adam_py(*(a.reshape(-1) for a in (cpu[0], g, cpu[1], cpu[2])), *args)
+            E._adam_py(*(a.reshape(-1) for a in (cpu[0], g, cpu[1], cpu[2])),
+                       *E.adam_constants(p.dtype, *args))
         out[f"adam_{dn}_wd{wd}_launched"] = bool(ok)
         rec(f"adam_{dn}_wd{wd}_vs_reference", *zip((p, m, v), ref), tol=tol)
         rec(f"adam_{dn}_wd{wd}_vs_cpu_kernel", *zip((p, m, v), cpu), tol=tol)

@@ -34,10 +34,23 @@ def test_256_keeps_the_host_choice_and_512_lifts_the_preference_on_avx512():
         assert chosen == "host" and features == "None"
 
 
-def test_auto_lifts_it_only_on_the_listed_cpus():
-    from kernels.target import WIDE_CPUS
-    chosen, _, avx512, name = probe().stdout.split()
-    assert chosen == ("512" if avx512 == "True" and name in WIDE_CPUS else "host")
+def test_auto_lifts_it_only_on_the_listed_cpus_or_features():
+    import llvmlite.binding as ll
+    from kernels.target import is_wide
+    chosen, _, _, name = probe().stdout.split()
+    flags = ll.get_host_cpu_features().flatten().split(",")
+    assert chosen == ("512" if is_wide(name, flags) else "host")
+
+
+def test_the_wide_rule_reads_names_and_features():
+    from kernels.target import is_wide
+    server = ["+avx512f", "+amx-tile", "+avx512fp16"]
+    assert is_wide("sapphirerapids", ["+avx512f"])
+    assert is_wide("rocketlake", server)            # a VM that misreports its model
+    assert is_wide("rocketlake", ["+avx512f", "-amx-tile", "+avx512fp16"])
+    assert not is_wide("rocketlake", ["+avx512f", "-amx-tile", "-avx512fp16"])
+    assert not is_wide("skylake-avx512", ["+avx512f"])
+    assert not is_wide("sapphirerapids", ["-avx512f", "+amx-tile"])   # no AVX-512 at all
 
 
 def test_the_users_numba_features_win_and_a_bad_choice_is_refused():

@@ -55,7 +55,8 @@ import warnings
 import numpy as np
 from numba import cuda, float64
 
-from ..elementwise import adam_update_reference, bce_logits_reference, flat_views
+from ..elementwise import (adam_constants, adam_update_reference, bce_logits_reference,
+                           flat_views)
 from .build import array_module
 
 __all__ = ["THREADS", "MAX_THREADS", "MAX_BLOCKS", "usable", "bce_logits",
@@ -321,18 +322,16 @@ def kl_standard_normal(mu, logvar, scale, threads=None, blocks=None):
 
 # ====================================================================== 3. Adam
 @cuda.jit
-def _adam_kernel(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_decay):
-    """The update of kernels/elementwise.py's ``_adam_py`` for element i, in place."""
-    decay = 1 - lr * weight_decay
-    step = lr / bc1
-    sqrt_bc2 = math.sqrt(bc2)
+def _adam_kernel(p, g, m, v, b1, omb1, b2, omb2, eps, step, sqrt_bc2, decay, use_decay):
+    """The update of kernels/elementwise.py's ``_adam_py`` for element i, in place, in
+    p's dtype (the scalars come from ``adam_constants``)."""
     for i in range(cuda.grid(1), p.shape[0], cuda.gridsize(1)):
         gi = g[i]
-        mi = beta1 * m[i] + (1 - beta1) * gi                # first moment
-        vi = beta2 * v[i] + (1 - beta2) * (gi * gi)         # second moment
+        mi = b1 * m[i] + omb1 * gi                          # first moment
+        vi = b2 * v[i] + omb2 * (gi * gi)                   # second moment
         m[i] = mi
         v[i] = vi
-        pi = p[i] * decay if weight_decay != 0 else p[i]    # decoupled weight decay
+        pi = p[i] * decay if use_decay else p[i]            # decoupled weight decay
         p[i] = pi - step * (mi / (math.sqrt(vi) / sqrt_bc2 + eps))
 
 
@@ -354,7 +353,6 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, weight_decay,
     if views is None or not usable(xp):
         return None
     grid, block = _elementwise_grid(p.size, threads, blocks)
-    _adam_kernel[grid, block, _stream(xp)](*views, float(lr), float(beta1), float(beta2),
-                                           float(eps), float(bc1), float(bc2),
-                                           float(weight_decay))
+    _adam_kernel[grid, block, _stream(xp)](*views, *adam_constants(
+        p.dtype, lr, beta1, beta2, eps, bc1, bc2, weight_decay))
     return p
