@@ -205,18 +205,30 @@ def bce_logits_reference(logits, x, scale):
 
 
 def _bce_combine_py(logits, x, e, lp, scale, rowsum, dlogits):
-    """The arithmetic of BCE and its gradient, given e = exp(−|l|) and lp = log1p(e)."""
+    """The arithmetic of BCE and its gradient, given e = exp(−|l|) and lp = log1p(e).
+
+    Two loops over each row: the gradient in the logits' dtype (``scale`` arrives in
+    it, so no float64 enters and LLVM vectorises the loop), then the loss summed in
+    float64 -- a sequential sum, which stays scalar: without reassociation LLVM does not
+    vectorise it, and the order is what makes it reproducible.
+    """
     N, D = logits.shape
+    one = logits.dtype.type(1)
+    zero = logits.dtype.type(0)
     for row in prange(N):
-        s = 0.0                                    # float64 accumulator
+        l_r = logits[row]                          # (D,) views of the row
+        x_r = x[row]
+        e_r = e[row]                               # in (0, 1]: never overflows
+        dl_r = dlogits[row]
         for d in range(D):
-            l = logits[row, d]
-            t = x[row, d]
-            ee = e[row, d]                         # in (0, 1]: never overflows
-            s += max(l, 0.0) - t * l + lp[row, d]
-            r = 1.0 / (1.0 + ee)
-            sig = r if l >= 0 else ee * r          # σ(l), stable both sides
-            dlogits[row, d] = (sig - t) * scale
+            r = one / (one + e_r[d])
+            sig = r if l_r[d] >= zero else e_r[d] * r    # σ(l), stable both sides
+            dl_r[d] = (sig - x_r[d]) * scale
+        s = 0.0                                    # float64 accumulator
+        lp_r = lp[row]
+        for d in range(D):
+            l = np.float64(l_r[d])
+            s += max(l, 0.0) - np.float64(x_r[d]) * l + np.float64(lp_r[d])
         rowsum[row] = s
 
 
@@ -247,7 +259,7 @@ def bce_logits(logits, x, scale):
     lp = np.log1p(e)
     rowsum = np.empty(logits.shape[0], dtype=np.float64)
     dlogits = np.empty_like(logits)
-    _bce_combine(logits, x, e, lp, float(scale), rowsum, dlogits)
+    _bce_combine(logits, x, e, lp, logits.dtype.type(scale), rowsum, dlogits)
     return rowsum, dlogits
 
 
