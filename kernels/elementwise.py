@@ -1,5 +1,5 @@
-"""Fused elementwise kernels (Numba): ReLU forward/backward, stable BCE from logits with
-its gradient, and the Adam update — each one pass over memory instead of NumPy's
+"""Fused elementwise kernels (Numba): ReLU forward/backward, the gate of the gated layers,
+stable BCE from logits with its gradient, and the Adam update — each one pass over memory instead of NumPy's
 three to eight, with a NumPy reference beside it.
 
 Why fuse: on the CPU these ops are bound by memory traffic, not arithmetic. NumPy
@@ -22,6 +22,8 @@ Loop nests
                                s += max(l, 0) − t·l + log1p(exp(−|l|))
                                dl[row, d] = (σ(l) − t) · scale
                         rowsum[row] = s
+    gate:           for i in prange(n): g[i] = σ(p[i]) from e[i] = exp(−|p[i]|); h[i] = a[i]·g[i]
+                    (backward: da[i] = dh[i]·g[i]; dp[i] = dh[i]·a[i]·g[i]·(1 − g[i]))
     adam:           for i in prange(n): (the four updates of optim/adam.py for element i)
 
 References: each kernel has a NumPy reference beside it -- ``relu_forward_reference``,
@@ -44,7 +46,8 @@ from numba import njit, prange
 __all__ = ["flat_views", "relu_forward", "relu_backward", "bce_logits", "adam_update",
            "column_sums", "relu_forward_reference", "relu_backward_reference",
            "bce_logits_reference", "adam_update_reference", "column_sums_reference",
-           "adam_constants"]
+           "adam_constants", "gate_forward", "gate_backward", "gate_forward_reference",
+           "gate_backward_reference"]
 
 
 # ------------------------------------------------------------------------ layout
@@ -193,6 +196,81 @@ def column_sums(a):
     nb = max(1, -(-R // SUM_BLOCK))
     _column_sums(a, np.empty((nb, F), dtype=a.dtype), out)
     return out
+
+
+# ------------------------------------------------------------------ the gate
+def gate_forward_reference(a, p):
+    """h = a ⊙ σ(p) and the gate g = σ(p) (the NumPy path: ``functional.gated``)."""
+    e = np.exp(-np.abs(p))
+    g = np.where(p >= 0, 1 / (1 + e), e / (1 + e))
+    return a * g, g
+
+
+def gate_backward_reference(dh, a, g):
+    """(da, dp) = (dh ⊙ g, dh ⊙ a ⊙ g (1 − g))."""
+    return dh * g, dh * a * g * (1 - g)
+
+
+def _gate_forward_py(a, p, e, h, g):
+    """Given e = exp(−|p|): g = σ(p), h = a·g, in a's dtype, as the reference rounds."""
+    one = a.dtype.type(1)
+    zero = a.dtype.type(0)
+    for i in prange(a.shape[0]):
+        d = one + e[i]
+        gi = one / d if p[i] >= zero else e[i] / d      # σ(p), stable both sides
+        g[i] = gi
+        h[i] = a[i] * gi
+
+
+def _gate_backward_py(dh, a, g, da, dp):
+    one = dh.dtype.type(1)
+    for i in prange(dh.shape[0]):
+        gi = g[i]
+        da[i] = dh[i] * gi                               # ∂h/∂a = g
+        dp[i] = dh[i] * a[i] * gi * (one - gi)           # ∂h/∂p = a·g(1 − g)
+
+
+_gate_forward = njit(parallel=True, cache=True)(_gate_forward_py)
+_gate_backward = njit(parallel=True, cache=True)(_gate_backward_py)
+
+
+def _one_float_dtype(*arrays):
+    dtype = arrays[0].dtype
+    return dtype in (np.float32, np.float64) and all(x.dtype == dtype for x in arrays)
+
+
+def gate_forward(a, p):
+    """The gate h = a ⊙ σ(p) in two steps, as ``bce_logits``: NumPy's SIMD exp gives
+    e = exp(−|p|), one Numba pass the rest (NumPy's σ alone is six passes with
+    temporaries). Returns ``functional.gated.gate_forward``'s (h, (a, g)), or None for
+    other dtypes or layouts (the reference then runs)."""
+    if a.shape != p.shape or not _one_float_dtype(a, p):
+        return None
+    h, g = np.empty_like(a), np.empty_like(a)
+    views = flat_views(a, p, h, g)
+    if views is None:
+        return None
+    e = np.abs(p)
+    np.negative(e, out=e)
+    np.exp(e, out=e)                                     # exp(−|p|) ∈ (0, 1]
+    fe = flat_views(p, e)
+    if fe is None:
+        return None
+    _gate_forward(views[0], views[1], fe[1], views[2], views[3])
+    return h, (a, g)
+
+
+def gate_backward(dh, a, g):
+    """(da, dp) = (dh ⊙ g, dh ⊙ a ⊙ g (1 − g)) in one pass; None for other dtypes or
+    layouts."""
+    if not (dh.shape == a.shape == g.shape) or not _one_float_dtype(dh, a, g):
+        return None
+    da, dp = np.empty_like(dh), np.empty_like(dh)
+    views = flat_views(dh, a, g, da, dp)
+    if views is None:
+        return None
+    _gate_backward(*views)
+    return da, dp
 
 
 # ---------------------------------------------------------- BCE from logits

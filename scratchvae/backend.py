@@ -289,6 +289,8 @@ KERNELS = {
     "bias_grad": {"numba": ("kernels.elementwise:column_sums", None)},
     "relu_forward": {"numba": ("kernels.elementwise:relu_forward", None)},
     "relu_backward": {"numba": ("kernels.elementwise:relu_backward", None)},
+    "gate_forward": {"numba": ("kernels.elementwise:gate_forward", None)},
+    "gate_backward": {"numba": ("kernels.elementwise:gate_backward", None)},
     "bce_logits": {"numba": ("kernels.elementwise:bce_logits", _two_d_c_order),
                    "cuda": ("kernels.cuda.fused:bce_logits", _two_d)},
     "kl_standard_normal_rows": {"cuda": ("kernels.cuda.fused:kl_standard_normal", _two_d)},

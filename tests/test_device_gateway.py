@@ -135,11 +135,12 @@ def _dispatched_ops():
     import scratchvae.distributions.reparam as reparam
     import scratchvae.functional.activations as act
     import scratchvae.functional.conv as conv
+    import scratchvae.functional.gated as gated
     import scratchvae.functional.gemm as gemm
     import scratchvae.functional.patches as patches
     import scratchvae.optim.adam as adam
     found = {}
-    for mod in (kl, lik, reparam, act, conv, gemm, patches, adam):
+    for mod in (kl, lik, reparam, act, conv, gated, gemm, patches, adam):
         for obj in vars(mod).values():
             if callable(obj) and hasattr(obj, "reference") and hasattr(obj, "op"):
                 found[obj.op] = obj

@@ -1,5 +1,5 @@
-"""kernels/elementwise.py: the fused ReLU, BCE-from-logits and Adam kernels against their
-NumPy references, the layout helper, and the library's two CPU paths agreeing."""
+"""kernels/elementwise.py: the fused ReLU, gate, BCE-from-logits and Adam kernels against
+their NumPy references, the layout helper, and the library's two CPU paths agreeing."""
 import os
 import subprocess
 import sys
@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from kernels.elementwise import (adam_update, adam_update_reference, bce_logits,
-                                 bce_logits_reference, flat_views, relu_backward,
-                                 relu_backward_reference, relu_forward, relu_forward_reference)
+                                 bce_logits_reference, flat_views, gate_backward,
+                                 gate_backward_reference, gate_forward, gate_forward_reference,
+                                 relu_backward, relu_backward_reference, relu_forward,
+                                 relu_forward_reference)
 from scratchvae.backend import use_cpu_kernels
 from scratchvae.distributions import bernoulli_nll
 from scratchvae.optim import Adam
@@ -102,6 +104,53 @@ def test_adam_computes_in_the_parameters_dtype():
     adam_update(p, g, m, v, *args)
     assert not np.array_equal(p, wide[0].astype(np.float32))
     np.testing.assert_allclose(p, wide[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["rows", "nchw_view_of_nhwc"])
+def test_gate_kernels_match_their_references_to_the_last_bit(dtype, layout):
+    rng = np.random.default_rng(5)
+    shape = (3, 5, 4, 6)
+
+    def make(scale=1.0):
+        v = (rng.standard_normal((3, 4, 6, 5)) * scale).astype(dtype)
+        return v.transpose(0, 3, 1, 2) if layout != "rows" else v.reshape(shape)
+
+    a, p, dh = make(), make(30.0), make()          # |p| up to ~100: both σ branches, e → 0
+    p[0, 0, 0, :3] = [0.0, -0.0, np.nan]
+    h, (a_out, g) = gate_forward(a, p)
+    h_ref, g_ref = gate_forward_reference(a, p)
+    assert a_out is a and h.dtype == g.dtype == dtype
+    np.testing.assert_array_equal(h, h_ref)           # NaN stays NaN in both
+    np.testing.assert_array_equal(g, g_ref)
+    assert np.all((g[np.isfinite(g)] >= 0) & (g[np.isfinite(g)] <= 1))
+    da, dp = gate_backward(dh, a, g)
+    da_ref, dp_ref = gate_backward_reference(dh, a, g)
+    np.testing.assert_array_equal(da, da_ref)
+    np.testing.assert_array_equal(dp, dp_ref)
+    assert gate_forward(a, p.astype(np.float16)) is None               # mixed dtypes: refuse
+    assert gate_backward(dh[..., ::2], a[..., ::2], g[..., ::2]) is None   # gaps: refuse
+
+
+def test_gate_reference_is_the_librarys_numpy_path():
+    from scratchvae.functional.gated import gate_backward as lib_backward
+    from scratchvae.functional.gated import gate_forward as lib_forward
+    rng = np.random.default_rng(6)
+    a, p, dh = (rng.standard_normal((7, 9)).astype(np.float32) * s for s in (1, 20, 1))
+    from scratchvae.backend import kernel
+    with use_cpu_kernels("numba"):                  # the Numba path does run the kernels
+        assert kernel("gate_forward", a, p) is gate_forward
+        assert kernel("gate_backward", dh, a, a) is gate_backward
+    out = {}
+    for path in ("numba", "numpy"):
+        with use_cpu_kernels(path):
+            h, cache = lib_forward(a, p)
+            out[path] = (h, cache[1], *lib_backward(dh, cache))
+    for x, y, ref in zip(out["numba"], out["numpy"],
+                         (*gate_forward_reference(a, p),
+                          *gate_backward_reference(dh, a, gate_forward_reference(a, p)[1]))):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(x, ref)
 
 
 def test_library_paths_agree_for_adam_and_bce():

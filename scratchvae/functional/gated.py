@@ -29,11 +29,13 @@ convolutions instead of two affine maps.
 """
 from __future__ import annotations
 
+from ..backend import dispatched
 from .checks import check_grad
 from .linear import linear_backward, linear_forward
 from .numerics import sigmoid
 
 
+@dispatched("gate_forward")
 def gate_forward(a, p):
     """h = a ⊙ σ(p) for a value a and a gate pre-activation p of one shape; cache (a, g)."""
     g = sigmoid(p)                                  # g = σ(p) ∈ (0, 1)
@@ -45,6 +47,12 @@ def gate_backward(dh, cache, op: str = "gate_backward"):
     the caller in the error for a dh of the wrong shape."""
     a, g = cache
     check_grad(dh, a.shape, op, "dh")
+    return gate_grads(dh, a, g)
+
+
+@dispatched("gate_backward")
+def gate_grads(dh, a, g):
+    """The arithmetic of :func:`gate_backward`, its shapes checked."""
     return dh * g, dh * a * g * (1 - g)             # ∂h/∂a = g,  ∂h/∂p = a · σ'(p)
 
 
