@@ -1,6 +1,6 @@
 """Fused elementwise kernels (Numba): ReLU forward/backward, the gate of the gated layers,
-stable BCE from logits with its gradient, and the Adam update — each one pass over memory instead of NumPy's
-three to eight, with a NumPy reference beside it.
+stable BCE from logits with its gradient, and the Adam update — each one pass over memory
+instead of NumPy's three to eight, with a NumPy reference beside it.
 
 Why fuse: on the CPU these ops are bound by memory traffic, not arithmetic. NumPy
 evaluates ``(sigmoid(l) − x) * scale`` as separate passes, each reading and writing a
