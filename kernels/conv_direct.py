@@ -68,7 +68,7 @@ the B panels of each slice of ≤ KC patch rows are packed straight from the pad
 (a float32 result for one thread differs from two in the last bits: another order of sums.)
 
 Where it applies: float32/float64 operands of one dtype, at least MR output pixels, at
-least NR/2 output channels and runs of at least MIN_RUN values (the conv VAE's 1-channel
+least MIN_CHANNELS output channels and runs of at least MIN_RUN values (the conv VAE's 1-channel
 ends keep the im2col path: there a tile would be mostly padding), and for the input
 gradient KH % SH == 0 and KW % SW == 0 (the conv VAE's 4x4 kernels with stride 2; any
 stride-1 kernel). Elsewhere the callers get None and run the im2col path,
@@ -97,8 +97,8 @@ from numba import njit, prange
 from .blocking import CACHES, KC
 from .gemm_driver import _renamed
 from .gemm_pack import _pack_a_panel, _pack_b_panel
-from .gemm_tiles import (MR, NR, _macro_kernel_full, _macro_kernel_half, _rank1_update_full,
-                         _rank1_update_half, _register_tile)
+from .gemm_tiles import (MR, NARROW, NR, _macro_kernel_full, _macro_kernel_half, _micro_kernel_full,
+                         _micro_kernel_half, _register_tile)
 
 __all__ = ["conv2d_direct", "conv2d_input_grad_direct", "conv2d_weight_grad_direct",
            "direct_conv_reference", "DIRECT_MIN_FLOPS"]
@@ -108,7 +108,7 @@ DIRECT_MIN_FLOPS = 4_000_000
 # The kernel declines (the im2col path runs) when its tile would be mostly padding: fewer
 # output channels than half a tile (a 1-channel output fills 1 of 16 lanes), or runs
 # shorter than MIN_RUN (the first conv's KW·C = 4: a tile set up per 4 FMAs).
-MIN_CHANNELS = NR // 2
+MIN_CHANNELS = 16
 MIN_RUN = 16
 # A task's input pixels are read again for every channel panel and kernel-row group, so a
 # task's share of the input is kept within half of one core's L2 (the rest holds the
@@ -146,8 +146,8 @@ _next_pixel = njit(inline="always")(_next_pixel_py)
 
 def _make_direct_kernel(W):
     """The plain-Python direct-conv body for output-channel tiles W <= NR wide (W constant:
-    one body compiled for W = NR and W = NR // 2, as the GEMM's macro-kernels)."""
-    rank1_update = _rank1_update_full if W == NR else _rank1_update_half
+    one body compiled for W = NR and W = NARROW, as the GEMM's macro-kernels)."""
+    micro_kernel = _micro_kernel_full if W == NR else _micro_kernel_half
 
     def direct_py(x, i_n, i_a, i_b, i_0, i_kh, nkh, L, N, GA, GB, bp, F, kg,
                   out, o_n, o_a, o_b, o_0, bias, has_bias, p0, p1, q):
@@ -194,8 +194,7 @@ def _make_direct_kernel(W):
                     x4 = x[s4 + o: s4 + o + L]
                     x5 = x[s5 + o: s5 + o + L]
                     bq = bp[q * K * NR + kh * L * NR: q * K * NR + (kh + 1) * L * NR]
-                    for t in range(L):
-                        rank1_update(acc, x0[t], x1[t], x2[t], x3[t], x4[t], x5[t], bq, t)
+                    micro_kernel(acc, x0, x1, x2, x3, x4, x5, 1, L, bq)
                 # write back the rows this panel owns (the moved-back one shares some)
                 for i in range(p * MR - r0, MR):
                     r = r0 + i
@@ -221,7 +220,7 @@ def _make_direct_kernel(W):
 
 
 _direct_full = njit(fastmath={"contract"}, cache=True)(_make_direct_kernel(NR))
-_direct_half = njit(fastmath={"contract"}, cache=True)(_make_direct_kernel(NR // 2))
+_direct_half = njit(fastmath={"contract"}, cache=True)(_make_direct_kernel(NARROW))
 
 
 def _direct_driver_py(x, i_n, i_a, i_b, i_0, i_kh, nkh, L, N, GA, GB, bp, F, kg,
@@ -234,7 +233,7 @@ def _direct_driver_py(x, i_n, i_a, i_b, i_0, i_kh, nkh, L, N, GA, GB, bp, F, kg,
         p0 = t * npa // ntask
         p1 = (t + 1) * npa // ntask
         for q in range(npb):
-            if F - q * NR > NR // 2:
+            if F - q * NR > NARROW:
                 _direct_full(x, i_n, i_a, i_b, i_0, i_kh, nkh, L, N, GA, GB, bp, F, kg,
                              out, o_n, o_a, o_b, o_0, bias, has_bias, p0, p1, q)
             else:
@@ -330,7 +329,7 @@ def _weight_grad_py(g, M, xp, i_n, i_a, i_b, i_kh, nkh, L, N, GA, GB, c, kc_max,
                 c0 = q * NR
                 nr = min(NR, K - c0)
                 bq = bp[q * kc * NR:(q + 1) * kc * NR]
-                if nr > NR // 2:
+                if nr > NARROW:
                     _macro_kernel_full(kc, ap, 0, npa, kc * MR, M, bq, part, c0, K, nr, kb == 0)
                 else:
                     _macro_kernel_half(kc, ap, 0, npa, kc * MR, M, bq, part, c0, K, nr, kb == 0)

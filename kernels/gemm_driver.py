@@ -77,7 +77,7 @@ from numba import njit, prange
 from .blocking import KC, MC, NC
 from .gemm_pack import _pack_a_panel, _pack_b_panel, _pack_b_rows
 from .gemm_reference import _check_operands
-from .gemm_tiles import (MR, NR, _macro_kernel_full, _macro_kernel_half,
+from .gemm_tiles import (MR, NARROW, NR, _macro_kernel_full, _macro_kernel_half,
                          _macro_kernel_rows_full, _macro_kernel_rows_half)
 from .matmul_stream import _stream_16, _stream_32, stream_width
 
@@ -181,7 +181,7 @@ def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, mc,
             kc = k1 - k0
             if a_in_place:                           # one B panel: A is read once, in place
                 bq = bp[k0 * NR: k1 * NR]            # (kc*NR,) the only panel
-                if N > NR // 2:
+                if N > NARROW:
                     _macro_kernel_rows_full(kc, a, a_off + k0, a_rs, p0, p1, M, bq, c, 0, N,
                                             N, kb == 0)
                 else:
@@ -194,7 +194,7 @@ def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, mc,
                 c0 = q * NR
                 nr = min(NR, N - c0)
                 bq = bp[q * K * NR + k0 * NR: q * K * NR + k1 * NR]      # (kc*NR,)
-                if nr > NR // 2:
+                if nr > NARROW:
                     _macro_kernel_full(kc, ap, 0, npan, kc * MR, m_sub, bq, c_sub, c0, N,
                                        nr, kb == 0)
                 else:
@@ -251,7 +251,7 @@ def _gemm_slab_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max
             c0 = q * NR
             nr = min(NR, N - c0)
             bq = bp[q * kc * NR:(q + 1) * kc * NR]                 # (kc*NR,)
-            if nr > NR // 2:
+            if nr > NARROW:
                 _macro_kernel_full(kc, ap, 0, npa, kc * MR, M, bq, c, c0, N, nr, kb == 0)
             else:
                 _macro_kernel_half(kc, ap, 0, npa, kc * MR, M, bq, c, c0, N, nr, kb == 0)

@@ -4,13 +4,14 @@ macro-kernels that sweep it over a block of C.
 Notation as in ``gemm_reference``: C (M, N) = A (M, K) @ B (K, N). Reference:
 ``kernels.gemm_reference.matmul_reference``.
 
-The micro-kernel computes one MR x W tile of C (W = NR, or NR/2 at a narrow edge) from
+The micro-kernel computes one MR x W tile of C (W = NR, or NARROW at an edge) from
 a packed A micro-panel (kc, MR) and a packed B micro-panel (kc, NR), as kc rank-1 updates:
 
     acc (MR, W) = 0                                  # in registers
-    for k < kc:
-        a_0..a_5 = A[p*MR + 0..5, k]                 # six broadcasts
-        acc[i, :W] += a_i * B[k, c0 : c0+W]          # one W-wide vector FMA per row
+    for each pass of PASS_ROWS rows (6: one pass; 3: two, on 16-register CPUs):
+        for k < kc:
+            a_i = A[p*MR + i, k] for the pass's rows   # broadcasts
+            acc[i, :W] += a_i * B[k, c0 : c0+W]        # one W-wide vector FMA per row
     C[tile] (= on the first K slice | += after) acc
 
 A macro-kernel runs that for every A micro-panel p0..p1 against ONE B micro-panel, so the
@@ -24,11 +25,12 @@ The ideas that make it fast:
 * The accumulator is a stack buffer of compile-time size (``make_register_tile``, an
   ``alloca``): LLVM proves it aliases nothing, unrolls the constant MR and W loops and
   keeps the whole tile in vector registers. A heap buffer (``np.zeros``) stays in memory.
-* The MR = 6 row values are loaded by hand (a0..a5, ``_make_rank1_update``). With a loop
-  over rows LLVM vectorises across rows, with gathers, instead of across the W columns.
+* The row values are loaded by hand (a0..a5, ``_make_rank1_update``). With a loop over
+  rows LLVM vectorises across rows, with gathers, instead of across the W columns.
 * MR and W are compile-time constants: one macro-kernel body is compiled twice, for
-  W = NR (full panels) and W = NR/2 (a last panel with at most NR/2 valid columns), so a
-  narrow edge does not compute a full tile of zeros. Panels are zero-padded, so the
+  W = NR (full panels) and W = NARROW (a last panel with at most NARROW valid columns:
+  16, or 24 with three-row passes, whose 16-wide loop LLVM turned into scalar FMAs), so
+  a narrow edge does not compute a full tile of zeros. Panels are zero-padded, so the
   k-loop never branches; only the write-back (``_store_tile``) is masked.
 * The loop over A panels lives inside the compiled macro-kernel, not in its caller, so
   the per-call overhead is paid once per B panel, not once per tile (it shows at small K).
@@ -41,18 +43,20 @@ The ideas that make it fast:
   nothing. Its last panel, when M is not a multiple of MR, is moved back to end at row M
   (so it never reads past A) and writes only the rows it owns.
 
-Why MR x NR = 6 x 32 or 6 x 16: the tile must fit the vector registers with room for the B
-vectors and the broadcasts, or LLVM spills accumulators to the stack inside the k-loop.
-With AVX-512's 32 registers, 6 x 32 float32 is 12 zmm (or 24 ymm) accumulators, and
-float64 (24 zmm) fits too. With AVX2's 16 ymm registers 6 x 32 float32 would be 24
-accumulators: on a Zen 2/3 EPYC it ran at 0.53-0.60x OpenBLAS on the VAE's large
-products, 6 x 16 (12 accumulators) at 0.71-0.95x in the same session
-(docs/kernels/gemm.md). So NR follows the register count of the compiled code
-(``target.VECTOR_REGISTERS``): 32 with AVX-512, 16 without. MR = 6 in both: six
-broadcasts per k against NR/8 (AVX2) or NR/16 (AVX-512) vector loads of B. At float64 on
-AVX2 the 6 x 16 tile is 24 accumulators and spills; float64 is the gradient checks'
-dtype, where speed does not matter. The tile never changes a result: each element of C
-is summed over k in the same order, slice by slice, whatever the tile's shape.
+Why MR x NR = 6 x 32, in one pass or two: the rows of the tile that one k-loop updates
+must fit the vector registers with room for the B vectors and the broadcasts, or LLVM
+spills accumulators to the stack inside the k-loop. With AVX-512's 32 registers, 6 x 32
+float32 is 12 zmm accumulators (float64, 24 zmm, fits too) and one pass does all six
+rows (PASS_ROWS = 6). With AVX2's 16 ymm registers six rows do not fit at any useful
+width: 6 x 32 is 24 accumulators, and 6 x 16 (12 accumulators, 2 B vectors, 6
+broadcasts: 20 live values) spilled an accumulator to the stack and back on every k
+step, 28 GFLOP/s on a Zen 3 core where OpenBLAS ran 69-87. So there the micro-kernel
+makes two passes over the same B panel, rows 0-2 and then rows 3-5 (PASS_ROWS = 3),
+each 3 x 32 = 12 accumulators + 4 B vectors: 72-77 GFLOP/s on the VAE's products.
+NR = 32 and MR = 6 on every machine, so the packed panels, the blocking and the task
+grid are the same everywhere. At float64 on AVX2 a three-row pass is 12 ymm as well.
+The tile never changes a result: each element of C is summed over k in the same order,
+slice by slice, whatever the number of passes.
 
 Fragility: the speed depends on LLVM keeping ``acc`` in registers and vectorising across
 the columns. Indexing with a runtime offset (``off + k*NR + j`` instead of a slice and a
@@ -67,13 +71,19 @@ from numba import njit
 
 from .registers import make_register_tile
 
-__all__ = ["MR", "NR"]
+__all__ = ["MR", "NR", "PASS_ROWS", "NARROW"]
 
 # ----------------------------------------------------------------------- constants
-# Register tile: MR rows x NR columns of C in vector registers (see the module
-# docstring; the tile sizes that were measured: docs/kernels/gemm.md).
+# Register tile: MR rows x NR columns of C, computed in passes of PASS_ROWS rows that
+# each hold 12 vector accumulators (see the module docstring; the tiles that were
+# measured: docs/kernels/gemm.md).
 MR = 6
-NR = 32 if _target.VECTOR_REGISTERS >= 32 else 16
+NR = 32
+PASS_ROWS = 6 if _target.VECTOR_REGISTERS >= 32 else 3
+# The narrow tile of a last panel with few valid columns: NR/2 = 16, or 24 in three-row
+# passes, whose 16-column loop LLVM unrolls into scalar FMAs (4.8 GFLOP/s against 91 at
+# 24 columns on a Zen 3 core, docs/kernels/gemm.md).
+NARROW = NR // 2 if PASS_ROWS == 6 else 24
 
 
 # ------------------------------------------------- the register tile (a stack array)
@@ -83,26 +93,77 @@ _register_tile = make_register_tile(MR * NR)
 
 
 # ------------------------------------------------------- macro- and micro-kernel
-def _make_rank1_update(W):
-    """acc[i, :W] += a_i * bq[k, :W] for the MR = 6 rows: one k step of the micro-kernel.
+def _make_rank1_update(W, r0, rows):
+    """acc[r0+i, :W] += a_i * bq[k, :W] for ``rows`` = 6 or 3 rows from row r0: one k
+    step of one pass of the micro-kernel.
 
-    Shared by both macro-kernels and inlined into them (``inline="always"``, at
-    Numba's IR level), so the tile stays in the caller's registers. The six row
-    values arrive unrolled (a0..a5): with a loop over rows LLVM vectorised across
-    rows with gathers instead of across the W columns.
+    Inlined into the micro-kernel (``inline="always"``, at Numba's IR level), so the
+    tile stays in the caller's registers. The row values arrive unrolled (a0, a1, ...):
+    with a loop over rows LLVM vectorised across rows with gathers instead of across
+    the W columns.
     """
-    def rank1_update_py(acc, a0, a1, a2, a3, a4, a5, bq, k):
-        for j in range(W):
-            b = bq[k * NR + j]
-            acc[0 * NR + j] += a0 * b
-            acc[1 * NR + j] += a1 * b
-            acc[2 * NR + j] += a2 * b
-            acc[3 * NR + j] += a3 * b
-            acc[4 * NR + j] += a4 * b
-            acc[5 * NR + j] += a5 * b
+    if rows == 6:
+        def rank1_update_py(acc, a0, a1, a2, a3, a4, a5, bq, k):
+            for j in range(W):
+                b = bq[k * NR + j]
+                acc[(r0 + 0) * NR + j] += a0 * b
+                acc[(r0 + 1) * NR + j] += a1 * b
+                acc[(r0 + 2) * NR + j] += a2 * b
+                acc[(r0 + 3) * NR + j] += a3 * b
+                acc[(r0 + 4) * NR + j] += a4 * b
+                acc[(r0 + 5) * NR + j] += a5 * b
+    else:
+        def rank1_update_py(acc, a0, a1, a2, bq, k):
+            for j in range(W):
+                b = bq[k * NR + j]
+                acc[(r0 + 0) * NR + j] += a0 * b
+                acc[(r0 + 1) * NR + j] += a1 * b
+                acc[(r0 + 2) * NR + j] += a2 * b
 
-    rank1_update_py.__name__ = rank1_update_py.__qualname__ = f"_rank1_update_{W}_py"
-    return rank1_update_py
+    rank1_update_py.__name__ = rank1_update_py.__qualname__ = \
+        f"_rank1_update_{W}_{r0}_{rows}_py"
+    return njit(inline="always", fastmath={"contract"})(rank1_update_py)
+
+
+def _make_micro_kernel(W):
+    """acc (MR, W) += A (MR, kc) @ bq (kc, W), in one pass of six rows (32 vector
+    registers) or two passes of three (16): the micro-kernel of every macro-kernel here
+    and of the direct convolution (``conv_direct``).
+
+    Row i's k-th value is ``x_i[k*sk]``, x_i a view that starts at the row's first
+    value: into a packed A panel (sk = MR), a row of A read in place (sk = 1) or an
+    image's pixels (conv_direct, sk = 1). The callers make the views: made in here, or
+    replaced by one buffer and six runtime offsets, they cost a negative-index check on
+    every load or kept the tile in memory, 12 stores per k (``inspect_asm``).
+
+    Each pass holds PASS_ROWS x W values in registers: at W = NR = 32 float32 that is
+    12 accumulators, 12 zmm of AVX-512's 32 or 12 ymm of AVX2's 16. The two passes read
+    the B panel twice (from L1), and sum each element of C over k in the same order as
+    one pass: the result does not depend on PASS_ROWS.
+    """
+    six = _make_rank1_update(W, 0, 6)
+    top = _make_rank1_update(W, 0, 3)
+    bottom = _make_rank1_update(W, 3, 3)
+
+    def micro_kernel_py(acc, x0, x1, x2, x3, x4, x5, sk, kc, bq):
+        if PASS_ROWS == 6:                            # a compile-time constant
+            for k in range(kc):                       # 12 zmm: six broadcasts, two loads
+                t = k * sk
+                six(acc, x0[t], x1[t], x2[t], x3[t], x4[t], x5[t], bq, k)
+        else:
+            for k in range(kc):                       # rows 0-2: 12 ymm, four loads of B
+                t = k * sk
+                top(acc, x0[t], x1[t], x2[t], bq, k)
+            for k in range(kc):                       # rows 3-5, the same B panel again
+                t = k * sk
+                bottom(acc, x3[t], x4[t], x5[t], bq, k)
+
+    micro_kernel_py.__name__ = micro_kernel_py.__qualname__ = f"_micro_kernel_{W}_py"
+    return njit(inline="always", fastmath={"contract"})(micro_kernel_py)
+
+
+_micro_kernel_full = _make_micro_kernel(NR)
+_micro_kernel_half = _make_micro_kernel(NARROW)
 
 
 def _store_tile_py(acc, c, r0, i0, i1, ldc, c0, nr, first):
@@ -118,21 +179,18 @@ def _store_tile_py(acc, c, r0, i0, i1, ldc, c0, nr, first):
                 row[j] += acc[i * NR + j]
 
 
-_rank1_update_full = njit(inline="always", fastmath={"contract"})(_make_rank1_update(NR))
-_rank1_update_half = njit(inline="always", fastmath={"contract"})(_make_rank1_update(NR // 2))
 _store_tile = njit(inline="always")(_store_tile_py)
 
 
 def _make_macro_kernel(W):
     """The plain-Python macro-kernel for tiles W <= NR columns wide (W is a constant).
 
-    One body, compiled for W = NR (every full panel) and W = NR // 2 (a last
-    panel with at most NR/2 valid columns, e.g. N = 40 = 32 + 8 at NR = 32), so a
-    narrow edge does not pay for a full NR-wide tile of zeros. Only NR and NR/2 are
-    compiled (32 and 16, or 16 and 8: whole vectors): LLVM vectorises other widths
-    badly (docs/kernels/gemm.md).
+    One body, compiled for W = NR (every full panel) and W = NARROW (a last
+    panel with at most NARROW valid columns, e.g. N = 40 = 32 + 8), so a narrow edge
+    does not pay for a full NR-wide tile of zeros. Only whole vectors are compiled
+    (32 and 16 or 24): LLVM vectorises other widths badly (docs/kernels/gemm.md).
     """
-    rank1_update = _rank1_update_full if W == NR else _rank1_update_half
+    micro_kernel = _micro_kernel_full if W == NR else _micro_kernel_half
 
     def macro_kernel_py(kc, ap, p0, p1, ap_stride, M, bq, c, c0, ldc, nr, first):
         """C[p0*MR : p1*MR, c0 : c0+nr] (=|+=) A panels p0..p1 (kc) @ one B panel (kc).
@@ -148,20 +206,19 @@ def _make_macro_kernel(W):
         Loop nest (the B panel bq stays in L1 across the p loop):
             for p in p0..p1:                       # A micro-panels, from L2
                 acc (MR, W) = 0                    # registers
-                for k < kc:                        # micro-kernel, k innermost
-                    a0..a5 = 6 broadcasts of A;  acc[i, :W] += a_i * bq[k, :W]
+                for each pass of PASS_ROWS rows:   # micro-kernel, one pass or two
+                    for k < kc:                    # k innermost
+                        broadcasts of A;  acc[i, :W] += a_i * bq[k, :W]
                 C tile (=|+=) acc
-        The MR = 6 row loads are unrolled by hand (a0..a5): with a loop over rows
-        LLVM vectorised across rows with gathers instead of across the columns.
         Looping over p here rather than in the caller keeps the call overhead
         out of small-K products.
         """
         for p in range(p0, p1):
-            apn = ap[p * ap_stride: p * ap_stride + kc * MR]    # (kc*MR,)
+            s = p * ap_stride                       # A[p*MR + i, k] = ap[s + i + k*MR]
+            x0, x1, x2 = ap[s + 0:], ap[s + 1:], ap[s + 2:]
+            x3, x4, x5 = ap[s + 3:], ap[s + 4:], ap[s + 5:]
             acc = _register_tile(ap.dtype)                      # (MR*NR,) registers
-            for k in range(kc):
-                rank1_update(acc, apn[k * MR + 0], apn[k * MR + 1], apn[k * MR + 2],
-                             apn[k * MR + 3], apn[k * MR + 4], apn[k * MR + 5], bq, k)
+            micro_kernel(acc, x0, x1, x2, x3, x4, x5, MR, kc, bq)
             _store_tile(acc, c, p * MR, 0, min(MR, M - p * MR), ldc, c0, nr, first)
 
     macro_kernel_py.__name__ = macro_kernel_py.__qualname__ = f"_macro_kernel_{W}_py"
@@ -169,7 +226,7 @@ def _make_macro_kernel(W):
 
 
 _macro_kernel_full_py = _make_macro_kernel(NR)
-_macro_kernel_half_py = _make_macro_kernel(NR // 2)
+_macro_kernel_half_py = _make_macro_kernel(NARROW)
 _macro_kernel_full = njit(fastmath={"contract"}, cache=True)(_macro_kernel_full_py)
 _macro_kernel_half = njit(fastmath={"contract"}, cache=True)(_macro_kernel_half_py)
 
@@ -187,7 +244,7 @@ def _make_macro_kernel_rows(W):
     overlaps its neighbour: it recomputes the shared rows and writes only its own,
     so each row of C is written by one panel. Needs M >= MR.
     """
-    rank1_update = _rank1_update_full if W == NR else _rank1_update_half
+    micro_kernel = _micro_kernel_full if W == NR else _micro_kernel_half
 
     def macro_kernel_rows_py(kc, a, a_base, a_rs, p0, p1, M, bq, c, c0, ldc, nr, first):
         """C[p0*MR : p1*MR, c0 : c0+nr] (=|+=) A[rows, k0 : k0+kc] @ one B panel.
@@ -205,8 +262,7 @@ def _make_macro_kernel_rows(W):
             x4 = a[s + 4 * a_rs: s + 4 * a_rs + kc]
             x5 = a[s + 5 * a_rs: s + 5 * a_rs + kc]
             acc = _register_tile(a.dtype)            # (MR*NR,) registers
-            for k in range(kc):
-                rank1_update(acc, x0[k], x1[k], x2[k], x3[k], x4[k], x5[k], bq, k)
+            micro_kernel(acc, x0, x1, x2, x3, x4, x5, 1, kc, bq)
             # only the rows this panel owns (the moved-back last panel shares some)
             _store_tile(acc, c, r0, p * MR - r0, MR, ldc, c0, nr, first)
 
@@ -216,6 +272,6 @@ def _make_macro_kernel_rows(W):
 
 
 _macro_kernel_rows_full_py = _make_macro_kernel_rows(NR)
-_macro_kernel_rows_half_py = _make_macro_kernel_rows(NR // 2)
+_macro_kernel_rows_half_py = _make_macro_kernel_rows(NARROW)
 _macro_kernel_rows_full = njit(fastmath={"contract"}, cache=True)(_macro_kernel_rows_full_py)
 _macro_kernel_rows_half = njit(fastmath={"contract"}, cache=True)(_macro_kernel_rows_half_py)

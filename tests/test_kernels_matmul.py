@@ -20,6 +20,7 @@ import pytest
 from kernels.blocking import MC, NC
 from kernels.gemm_driver import _task_grid_py
 from kernels.target import VECTOR_REGISTERS
+from kernels.gemm_tiles import NARROW
 from kernels.matmul import (KC, MR, NR, PARALLEL_MIN_FLOPS, matmul, matmul_numba,
                             matmul_reference, parallel_diagnostics)
 
@@ -68,8 +69,9 @@ AWKWARD = [
     (1000, 3, 5), (3, 1000, 2), (2, 5, 1000),              # tall, deep, wide
     (MR, 8, NR), (2 * MR, 9, 2 * NR),                       # exact register tiles
     (MR - 1, 8, NR - 1), (MR + 1, 8, NR + 1),              # off by one around them
-    (MR + 1, 5, NR // 2), (MR + 1, 5, NR // 2 + 1),        # half-width edge kernel 16 | 17
-    (13, 6, NR + NR // 2 + 8),                              # N = 32 + 24: full + full edge
+    (MR + 1, 5, NARROW), (MR + 1, 5, NARROW + 1),          # the narrow edge tile (16 or 24)
+    (MR + 1, 5, NR // 2), (MR + 1, 5, NR // 2 + 1),        # half a tile, 16 | 17
+    (13, 6, NR + NARROW + 1),                               # N = 32 + narrow + 1: full edge
     (5, 7, 40), (20, 11, 20),                               # the VAE's narrow 40 / 20
     (MR, KC, NR), (MR, KC - 1, NR), (MR + 1, KC + 1, NR - 1),   # around the K slice
     (2 * MR + 1, 2 * KC + 3, NR + 3),                       # three K slices, all edges
@@ -394,7 +396,7 @@ def test_public_matmul_streams_a_first_conv_weight_gradient(parallel):
 
 
 # ---------------------------------------------- A read in place (one B panel)
-@pytest.mark.parametrize("M,N", [(MR, 1), (MR + 1, NR // 2), (4 * MR + 5, NR // 2 + 1),
+@pytest.mark.parametrize("M,N", [(MR, 1), (MR + 1, NARROW), (4 * MR + 5, NARROW + 1),
                                  (301, NR), (1000, 7)])
 @pytest.mark.parametrize("K", [3, KC + 9], ids=["1slice", "2slices"])
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])

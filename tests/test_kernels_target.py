@@ -72,18 +72,20 @@ def test_every_kernel_module_sets_the_width_before_it_compiles(module):
 
 
 TILE_PROBE = (
-    "import numpy as np; from kernels import target; from kernels.gemm_tiles import NR; "
+    "import numpy as np; from kernels import target; from kernels.gemm_tiles import NR, PASS_ROWS, NARROW; "
     "from kernels.matmul import matmul_numba; rng = np.random.default_rng(0); "
     "A = rng.standard_normal((61, 300)).astype(np.float32); "
     "B = rng.standard_normal((300, 45)).astype(np.float32); "
     "err = np.abs(matmul_numba(A, B) - A.astype(np.float64) @ B).max(); "
-    "print(target.vector_registers(), NR, err < 1e-3)")
+    "print(target.vector_registers(), NR, PASS_ROWS, NARROW, err < 1e-3)")
 
 
 def test_the_register_tile_follows_the_register_count_of_the_compiled_code(tmp_path):
-    # NR = 32 with AVX-512's 32 registers, 16 with AVX2's 16 (a 6 x 32 tile would
-    # spill). Compiled without AVX-512 -- on any x86 host -- the kernels take the 16-wide
-    # tile and stay correct; a cache of its own keeps the two builds apart.
+    # The 6 x 32 tile in one pass of six rows with AVX-512's 32 registers, in two passes
+    # of three with AVX2's 16 (six rows at once would spill), and the narrow edge tile
+    # 16 or 24 wide. Compiled without AVX-512 -- on any x86 host -- the kernels take
+    # the two-pass tile and stay correct; a cache of its own keeps the two builds apart.
+    # (A 61 x 45 product: an edge panel of 13 columns, and a last A panel of one row.)
     import llvmlite.binding as ll
     host = ll.get_host_cpu_features().flatten().split(",")
     if "+avx2" not in host:
@@ -92,7 +94,8 @@ def test_the_register_tile_follows_the_register_count_of_the_compiled_code(tmp_p
     proc = probe_code(TILE_PROBE, NUMBA_CPU_FEATURES=no512,
                       NUMBA_CACHE_DIR=str(tmp_path / "numba"))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["16", "16", "True"]
-    registers, nr, ok = probe_code(TILE_PROBE).stdout.split()
-    assert nr == ("32" if registers == "32" else "16") and ok == "True"
+    assert proc.stdout.split() == ["16", "32", "3", "24", "True"]
+    registers, nr, rows, narrow, ok = probe_code(TILE_PROBE).stdout.split()
+    assert nr == "32" and ok == "True"
+    assert (rows, narrow) == (("6", "16") if registers == "32" else ("3", "24"))
     assert registers == ("32" if "+avx512f" in host else "16")
