@@ -39,8 +39,11 @@ blocking        KC, MC, NC: the GEMM's cache blocking, MC and NC sized from this
 conv            im2col / col2im on NHWC memory beside their loop-nest references.
 conv_direct     the direct convolution (forward, input gradient by phases, weight gradient)
                 with the GEMM's register tile fed straight from the NHWC image.
-elementwise     fused one-pass ReLU forward/backward, stable BCE from logits with its
-                gradient, and the Adam update, each beside its NumPy reference.
+elementwise     fused one-pass ReLU forward/backward, the gate of the gated layers, stable
+                BCE from logits with its gradient, and the Adam update, each beside its
+                NumPy reference.
+mixture         the log terms of a diagonal-Gaussian mixture (the VampPrior) and their
+                gradients, without the (N, K, L) temporaries, beside naive loop references.
 errors          the error classes.
 target          the vector width LLVM compiles for: 512-bit on Intel's AVX-512 servers,
                 where LLVM's own tuning prefers 256 (``SCRATCHVAE_VECTOR_WIDTH``).

@@ -291,6 +291,8 @@ KERNELS = {
     "relu_backward": {"numba": ("kernels.elementwise:relu_backward", None)},
     "gate_forward": {"numba": ("kernels.elementwise:gate_forward", None)},
     "gate_backward": {"numba": ("kernels.elementwise:gate_backward", None)},
+    "mixture_log_terms": {"numba": ("kernels.mixture:mixture_log_terms", None)},
+    "mixture_grads": {"numba": ("kernels.mixture:mixture_grads", None)},
     "bce_logits": {"numba": ("kernels.elementwise:bce_logits", _two_d_c_order),
                    "cuda": ("kernels.cuda.fused:bce_logits", _two_d)},
     "kl_standard_normal_rows": {"cuda": ("kernels.cuda.fused:kl_standard_normal", _two_d)},

@@ -61,8 +61,9 @@ def test_the_users_numba_features_win_and_a_bad_choice_is_refused():
     assert "SCRATCHVAE_VECTOR_WIDTH='1024': choose one of" in proc.stderr
 
 
-@pytest.mark.parametrize("module", ["conv", "elementwise", "gemm_driver", "gemm_pack",
-                                    "gemm_tiles", "matmul", "matmul_stream", "registers"])
+@pytest.mark.parametrize("module", ["conv", "conv_direct", "elementwise", "gemm_driver",
+                                    "gemm_pack", "gemm_tiles", "matmul", "matmul_stream",
+                                    "mixture", "registers"])
 def test_every_kernel_module_sets_the_width_before_it_compiles(module):
     import importlib
     source = importlib.util.find_spec(f"kernels.{module}").origin

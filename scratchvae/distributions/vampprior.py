@@ -62,7 +62,7 @@ import math
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import dispatched, get_array_module
 from ..errors import ShapeError
 from ..functional.checks import check_array, check_grad, check_int, check_same_shapes
 from ..functional.numerics import logsumexp
@@ -83,6 +83,34 @@ def check_components(mu, logvar, latent_dim: int | None = None):
                          f"the codes z have {latent_dim}; pass components (K, {latent_dim})")
 
 
+@dispatched("mixture_log_terms")
+def mixture_log_terms(z, mu, logvar):
+    """ℓ_nk = log N(z_n; μ_k, diag e^{logvar_k}) for every code and component (N, K).
+
+    The NumPy body broadcasts z_n − μ_k to (N, K, L); the Numba path runs
+    ``kernels/mixture.py``, which keeps it in registers (same sums, other orders).
+    """
+    xp = get_array_module(z)
+    diff = z[:, None, :] - mu[None, :, :]                             # z_n − μ_k  (N, K, L)
+    inv_var = xp.exp(-logvar)                                         # e^{−logvar} (K, L)
+    return -0.5 * ((diff * diff * inv_var).sum(axis=2)                # ℓ_nk       (N, K)
+                   + logvar.sum(axis=1) + logvar.shape[1] * LOG_2PI)
+
+
+@dispatched("mixture_grads")
+def mixture_grads(w, z, mu, logvar):
+    """(dz (N, L), dmu (K, L), dlogvar (K, L)) from w = dL/dℓ (N, K): the chain rule
+    through ℓ_nk (module docstring), d = z_n − μ_k recomputed from z and μ."""
+    xp = get_array_module(z)
+    diff = z[:, None, :] - mu[None, :, :]                             # z_n − μ_k  (N, K, L)
+    pull = diff * xp.exp(-logvar)                                     # (z_n − μ_k) e^{−logvar_k}
+    dz = -xp.einsum("nk,nkl->nl", w, pull)          # Σ_k w_nk · (−(z_n − μ_k) e^{−logvar_k})
+    dmu = xp.einsum("nk,nkl->kl", w, pull)          # Σ_n w_nk · (z_n − μ_k) e^{−logvar_k}
+    dlogvar = 0.5 * (xp.einsum("nk,nkl->kl", w, pull * diff)          # Σ_n w_nk · ½ [(z − μ)²
+                     - w.sum(axis=0)[:, None])                        #   e^{−logvar} − 1]
+    return dz, dmu, dlogvar
+
+
 def mixture_log_density_forward(z, mu, logvar):
     """log p(z_n) = log (1/K) Σ_k N(z_n; μ_k, diag e^{logvar_k}), max-shifted.
 
@@ -90,20 +118,17 @@ def mixture_log_density_forward(z, mu, logvar):
         z: (N, L) codes.
         mu, logvar: (K, L) the components' means and log-variances.
     Returns:
-        log_p (N,) in nats, and the cache ``(diff, inv_var, r)``: z_n − μ_k (N, K, L),
-        e^{−logvar_k} (K, L) and the responsibilities r (N, K).
+        log_p (N,) in nats, and the cache ``(z, mu, logvar, r)`` with the
+        responsibilities r (N, K).
     """
     check_array(z, "z", ndim=2, layout="(N, L)")
     check_components(mu, logvar, z.shape[1])
     xp = get_array_module(z)
     K = mu.shape[0]
-    diff = z[:, None, :] - mu[None, :, :]                             # z_n − μ_k  (N, K, L)
-    inv_var = xp.exp(-logvar)                                         # e^{−logvar} (K, L)
-    ell = -0.5 * ((diff * diff * inv_var).sum(axis=2)                 # ℓ_nk       (N, K)
-                  + logvar.sum(axis=1) + logvar.shape[1] * LOG_2PI)
+    ell = mixture_log_terms(z, mu, logvar)                            # ℓ_nk       (N, K)
     lse = logsumexp(ell, axis=1, keepdims=True)                       # (N, 1), max-shifted
     r = xp.exp(ell - lse)                                             # responsibilities (N, K)
-    return lse[:, 0] - math.log(K), (diff, inv_var, r)
+    return lse[:, 0] - math.log(K), (z, mu, logvar, r)
 
 
 def mixture_log_density_backward(dlog_p, cache):
@@ -115,16 +140,10 @@ def mixture_log_density_backward(dlog_p, cache):
     Returns:
         dz (N, L), dmu (K, L), dlogvar (K, L).
     """
-    diff, inv_var, r = cache
+    z, mu, logvar, r = cache
     check_grad(dlog_p, r.shape[:1], "mixture_log_density_backward", "dlog_p")
-    xp = get_array_module(diff)
     w = dlog_p[:, None] * r                                           # dL/dℓ_nk   (N, K)
-    pull = diff * inv_var                                             # (z_n − μ_k) e^{−logvar_k}
-    dz = -xp.einsum("nk,nkl->nl", w, pull)          # Σ_k w_nk · (−(z_n − μ_k) e^{−logvar_k})
-    dmu = xp.einsum("nk,nkl->kl", w, pull)          # Σ_n w_nk · (z_n − μ_k) e^{−logvar_k}
-    dlogvar = 0.5 * (xp.einsum("nk,nkl->kl", w, pull * diff)          # Σ_n w_nk · ½ [(z − μ)²
-                     - w.sum(axis=0)[:, None])                        #   e^{−logvar} − 1]
-    return dz, dmu, dlogvar
+    return mixture_grads(w, z, mu, logvar)
 
 
 def mixture_sample(mu, logvar, n: int, rng: np.random.Generator):
