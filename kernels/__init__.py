@@ -13,7 +13,8 @@ Conventions of every kernel module:
   behind each optimization; the measurements behind the choices are in ``docs/kernels/``;
 * the plain-Python body ``_name_py`` is compiled under a second name ``_name``, so
   ``NUMBA_DISABLE_JIT=1`` runs the kernels as ordinary Python (in a debugger, say);
-* every compiled kernel is cached on disk (``cache=True``);
+* every compiled kernel is cached on disk (``cache=True``), and the cache is cleared when
+  any file of the package changes (``cache_guard``: Numba only watches a function's own file);
 * a benchmark script in ``benchmarks/`` compares the kernel with the vendor library side
   by side, because the speed of these kernels is fragile to small rewrites.
 
@@ -45,6 +46,8 @@ elementwise     fused one-pass ReLU forward/backward, the gate of the gated laye
 mixture         the log terms of a diagonal-Gaussian mixture (the VampPrior) and their
                 gradients, without the (N, K, L) temporaries, beside naive loop references.
 errors          the error classes.
+cache_guard     one cache key for the whole package: the compiled kernels are recompiled
+                after an edit to any kernels/*.py file, not only to their own.
 target          the vector width LLVM compiles for: 512-bit on Intel's AVX-512 servers,
                 where LLVM's own tuning prefers 256 (``SCRATCHVAE_VECTOR_WIDTH``).
 

@@ -40,6 +40,8 @@ import os
 
 import numba
 
+from . import cache_guard  # noqa: F401 - clears a cache compiled from other sources
+
 #: LLVM CPU names whose cores run 512-bit FMAs at full rate with no clock penalty worth
 #: the halved width (Intel server parts from Ice Lake on).
 WIDE_CPUS = ("icelake-server", "sapphirerapids", "emeraldrapids", "graniterapids",
