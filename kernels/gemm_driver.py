@@ -79,7 +79,7 @@ from .gemm_pack import _pack_a_panel, _pack_b_panel, _pack_b_rows
 from .gemm_reference import _check_operands
 from .gemm_tiles import (MR, NARROW, NR, _macro_kernel_full, _macro_kernel_half,
                          _macro_kernel_rows_full, _macro_kernel_rows_half)
-from .matmul_stream import _stream_16, _stream_32, stream_width
+from .matmul_stream import _stream_16, _stream_24, _stream_32, stream_width
 
 __all__ = ["matmul_numba", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS", "KSPLIT_K_RATIO",
            "KSPLIT_MIN_K", "KSPLIT_MAX_MN", "long_k", "use_ksplit"]
@@ -267,7 +267,7 @@ def _gemm_ksplit_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_m
 
         C_t (M, N) = A[:, k_t:k_t+1] @ B[k_t:k_t+1, :]     thread t: ``_gemm_slab``, or
                                                           the streaming kernel of width
-                                                          ``width`` (16, 32; 0: slab)
+                                                          ``width`` (16, 24, 32; 0: slab)
         C          = (…((C_0 + C_1) + C_2) …)               fixed order: deterministic
 
     Each thread packs and streams only its own share of A and B. The sum's order is
@@ -282,6 +282,9 @@ def _gemm_ksplit_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_m
         part = partial[t * mn:(t + 1) * mn]
         if width == 32:
             _stream_32(M, N, k1 - k0, a, a_off + k0 * a_cs, a_cs, b, b_off + k0 * b_rs, b_rs,
+                       part)
+        elif width == 24:
+            _stream_24(M, N, k1 - k0, a, a_off + k0 * a_cs, a_cs, b, b_off + k0 * b_rs, b_rs,
                        part)
         elif width == 16:
             _stream_16(M, N, k1 - k0, a, a_off + k0 * a_cs, a_cs, b, b_off + k0 * b_rs, b_rs,
@@ -379,11 +382,20 @@ def matmul_numba(A, B, out=None, parallel=None):
     c = C.reshape(-1)
     if long_k(M, N, K):                           # long K, small C (dW GEMMs)
         width = stream_width(M, N, a_rs, b_cs, A.dtype)     # 0: the slab GEMM
+        if width == 16 and stream_width(N, M, b_cs, a_rs, A.dtype) > 16:
+            # Cᵀ = Bᵀ Aᵀ on a wider tile (N < 24 <= M on a 16-register CPU): Bᵀ is
+            # k-major and Aᵀ has contiguous rows exactly when A and B qualified, so the
+            # swapped product streams the same memory; only C (M·N small) is transposed.
+            ct = matmul_numba(B.T, A.T, parallel=parallel)     # (N, M)
+            C[...] = ct.T
+            return C
         if nthreads > 1:                          # split K across the threads
             _gemm_ksplit(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC,
                          nthreads, width)
         elif width == 32:
             _stream_32(M, N, K, a, a_off, a_cs, b, b_off, b_rs, c)
+        elif width == 24:
+            _stream_24(M, N, K, a, a_off, a_cs, b, b_off, b_rs, c)
         elif width == 16:
             _stream_16(M, N, K, a, a_off, a_cs, b, b_off, b_rs, c)
         else:

@@ -49,11 +49,15 @@ from numba import njit
 
 from .registers import make_register_tile
 
-__all__ = ["ST_MR", "KCH", "STREAM_MAX_MN", "stream_width"]
+__all__ = ["ST_MR", "PASS_MR", "KCH", "STREAM_MAX_MN", "stream_width", "stream_rows"]
 
 # Rows of a C tile: 8 broadcasts of A per k; at W = 32 float32 the tile is 16 zmm
 # accumulators (plus 2 for B and the broadcasts: within AVX-512's 32 registers).
 ST_MR = 8
+# Rows of a tile on 16-register CPUs (AVX2), computed in two passes of three rows: eight
+# rows x 16 columns there are 16 ymm accumulators, and LLVM spilled them (17-22 GFLOP/s on
+# a Zen 3 core against OpenBLAS's 37-57; two passes of 3 x 32: 24-45).
+PASS_MR = 6
 # Depth of a K chunk: one chunk of A and B rows (KCH x (M + N) elements) is what the
 # tiles share; 256 rows of (32 + 16) float32 = 48 KiB.
 KCH = 256
@@ -62,6 +66,21 @@ KCH = 256
 STREAM_MAX_MN = 8192
 
 _tile = make_register_tile(ST_MR * 32)
+
+
+def _store_py(acc, c, N, W, i0, ilo, rows, j0, jlo, first):
+    """C[i0+ilo : i0+rows, j0+jlo : j0+W] (= if first, else +=) the tile acc (rows, W)."""
+    for i in range(ilo, rows):
+        row = c[(i0 + i) * N + j0: (i0 + i) * N + j0 + W]
+        if first:
+            for j in range(jlo, W):
+                row[j] = acc[i * W + j]
+        else:
+            for j in range(jlo, W):
+                row[j] += acc[i * W + j]
+
+
+_store = njit(inline="always")(_store_py)
 
 
 def _make_stream_kernel(W):
@@ -103,40 +122,92 @@ def _make_stream_kernel(W):
                             acc[5 * W + j] += a5 * bj
                             acc[6 * W + j] += a6 * bj
                             acc[7 * W + j] += a7 * bj
-                    ilo = ti * ST_MR - i0            # rows / columns this tile owns
-                    jlo = tj * W - j0
-                    for i in range(ilo, ST_MR):
-                        row = c[(i0 + i) * N + j0: (i0 + i) * N + j0 + W]
-                        if k0 == 0:
-                            for j in range(jlo, W):
-                                row[j] = acc[i * W + j]
-                        else:
-                            for j in range(jlo, W):
-                                row[j] += acc[i * W + j]
+                    # the rows and columns this tile owns ('=' on the first chunk)
+                    _store(acc, c, N, W, i0, ti * ST_MR - i0, ST_MR, j0, tj * W - j0, k0 == 0)
 
     stream_py.__name__ = stream_py.__qualname__ = f"_stream_{W}_py"
     return stream_py
 
 
+def _make_stream_pass(W, r0):
+    """acc[r0 : r0+3, :W] += A[rows r0..r0+2 of the tile, k0:k1] @ B[k0:k1, :W], for the
+    tile whose A column k starts at a[a0 + k*a_cs] and B row k at b[b0 + k*b_rs]."""
+    def stream_pass_py(acc, a, a0, a_cs, b, b0, b_rs, k0, k1):
+        for k in range(k0, k1):
+            ak = a[a0 + k * a_cs + r0: a0 + k * a_cs + r0 + 3]   # 3 broadcasts of A
+            bk = b[b0 + k * b_rs: b0 + k * b_rs + W]               # (W,) B row k
+            x0 = ak[0]
+            x1 = ak[1]
+            x2 = ak[2]
+            for j in range(W):
+                bj = bk[j]
+                acc[(r0 + 0) * W + j] += x0 * bj
+                acc[(r0 + 1) * W + j] += x1 * bj
+                acc[(r0 + 2) * W + j] += x2 * bj
+
+    stream_pass_py.__name__ = stream_pass_py.__qualname__ = f"_stream_pass_{W}_{r0}_py"
+    return njit(inline="always", fastmath={"contract"})(stream_pass_py)
+
+
+def _make_stream_passes(W):
+    """The streaming kernel for 16-register CPUs: tiles of PASS_MR = 6 rows x W (32 or 24)
+    columns, each computed in two passes of three rows over the K chunk (12 or 9 ymm
+    accumulators per pass), as the BLIS micro-kernel does there (``gemm_tiles``)."""
+    passes = [_make_stream_pass(W, r0) for r0 in (0, 3)]
+    top, bottom = passes
+
+    def stream_passes_py(M, N, K, a, a_off, a_cs, b, b_off, b_rs, c):
+        """As the eight-row kernel; needs M >= PASS_MR and N >= W."""
+        nti = (M + PASS_MR - 1) // PASS_MR           # tiles down C
+        ntj = (N + W - 1) // W                       # tiles across C
+        for k0 in range(0, K, KCH):
+            k1 = min(K, k0 + KCH)
+            for ti in range(nti):
+                i0 = min(ti * PASS_MR, M - PASS_MR)  # last tile moved back: overlaps
+                for tj in range(ntj):
+                    j0 = min(tj * W, N - W)
+                    acc = _tile(c.dtype)             # (PASS_MR*W used) registers
+                    top(acc, a, a_off + i0, a_cs, b, b_off + j0, b_rs, k0, k1)      # rows 0-2
+                    bottom(acc, a, a_off + i0, a_cs, b, b_off + j0, b_rs, k0, k1)   # rows 3-5
+                    _store(acc, c, N, W, i0, ti * PASS_MR - i0, PASS_MR, j0, tj * W - j0,
+                           k0 == 0)
+
+    stream_passes_py.__name__ = stream_passes_py.__qualname__ = f"_stream_passes_{W}_py"
+    return stream_passes_py
+
+
+_PASSES = _target.VECTOR_REGISTERS < 32         # 16 registers: the two-pass tiles
 _stream_16_py = _make_stream_kernel(16)
-_stream_32_py = _make_stream_kernel(32)
+_stream_32_py = _make_stream_passes(32) if _PASSES else _make_stream_kernel(32)
+_stream_24_py = _make_stream_passes(24)
 # FMA contraction only, as in the BLIS macro-kernel: one rounding per update, no
 # reassociation (the k order is the loop's, so results are deterministic).
 _stream_16 = njit(fastmath={"contract"}, cache=True)(_stream_16_py)
 _stream_32 = njit(fastmath={"contract"}, cache=True)(_stream_32_py)
+_stream_24 = njit(fastmath={"contract"}, cache=True)(_stream_24_py)
 
 
 def stream_width(M, N, a_rs, b_cs, dtype):
-    """W (16 or 32) of the streaming kernel for this product, or 0 when it does not apply.
+    """W (16, 24 or 32) of the streaming kernel for this product, or 0 when it does not
+    apply.
 
-    Applies to k-major operands (a_rs = b_cs = 1) with ST_MR <= M and 16 <= N, and
-    M·N <= STREAM_MAX_MN. W = 32 needs N >= 32, float32 (at float64 a 32-wide tile is
-    32 zmm accumulators: it would spill) and AVX-512's 32 vector registers: with 16
-    (AVX2) an 8 x 32 float32 tile is 32 ymm accumulators, and even 8 x 16 spills some.
+    Applies to k-major operands (a_rs = b_cs = 1) with at least one tile's rows
+    (``stream_rows``) and 16 <= N, and M·N <= STREAM_MAX_MN. With AVX-512's 32
+    registers: W = 32 for float32 and N >= 32 (at float64 a 32-wide tile is 32 zmm
+    accumulators: it would spill), else 16, on the eight-row tiles. With 16 (AVX2):
+    the two-pass six-row tiles, W = 32 for N >= 32 and 24 for N >= 24 (float32; a
+    three-row float64 pass would be 24 ymm), else the eight-row 16-wide tile.
     """
-    if a_rs != 1 or b_cs != 1 or M < ST_MR or N < 16 or M * N > STREAM_MAX_MN:
+    if a_rs != 1 or b_cs != 1 or N < 16 or M * N > STREAM_MAX_MN:
         return 0
-    if N >= 32 and np.dtype(dtype) == np.float32 and _target.VECTOR_REGISTERS >= 32:
-        return 32
-    return 16
+    f32 = np.dtype(dtype) == np.float32
+    if _target.VECTOR_REGISTERS >= 32:
+        width = 32 if N >= 32 and f32 else 16
+    else:
+        width = 32 if N >= 32 and f32 else 24 if N >= 24 and f32 else 16
+    return width if M >= stream_rows(width) else 0
 
+
+def stream_rows(width):
+    """The rows of one tile of the kernel ``stream_width`` picked (M must reach them)."""
+    return PASS_MR if _PASSES and width in (24, 32) else ST_MR

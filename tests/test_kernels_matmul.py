@@ -351,33 +351,40 @@ def test_long_k_products_run_on_the_slab_with_one_thread():
 
 
 # ------------------------------------------------------------ streaming kernel
-@pytest.mark.parametrize("M,N", [(8, 16), (9, 17), (17, 31), (20, 40), (24, 32), (13, 69)])
+@pytest.mark.parametrize("M,N", [(6, 24), (7, 25), (8, 16), (9, 17), (17, 31), (20, 40),
+                                 (24, 32), (13, 69)])
 @pytest.mark.parametrize("K", [1, 100, 2 * 256 + 3], ids=["K1", "K100", "3chunks"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_streaming_kernel_matches_the_reference(M, N, K, dtype):
-    # Tiles that overlap at the bottom and right edges, one K chunk or several;
-    # C starts as NaN, so an element no tile owns (or one written twice with +=
-    # on the first chunk) shows up.
+    # Every width's kernel that fits the shape (eight-row tiles, or the two-pass six-row
+    # ones of 16-register CPUs), tiles that overlap at the bottom and right edges, one K
+    # chunk or several; C starts as NaN, so an element no tile owns (or one written twice
+    # with += on the first chunk) shows up.
     from kernels.gemm_driver import _flat_operand
-    from kernels.matmul_stream import _stream_16, _stream_32, stream_width
+    from kernels.matmul_stream import _stream_16, _stream_24, _stream_32, stream_rows
     rng = np.random.default_rng(M * 1000 + N + K)
     A = rng.standard_normal((K, M)).astype(dtype).T          # (M, K), k-major: dYᵀ
     B = rng.standard_normal((K, N)).astype(dtype)            # (K, N), rows contiguous
     a, a_off, a_rs, a_cs = _flat_operand(A)
     b, b_off, b_rs, b_cs = _flat_operand(B)
-    width = stream_width(M, N, a_rs, b_cs, dtype)
-    assert width == (32 if N >= 32 and dtype == np.float32 and VECTOR_REGISTERS >= 32 else 16)
-    C = np.full((M, N), np.nan, dtype=dtype)
-    kernel = _stream_32 if width == 32 else _stream_16
-    kernel(M, N, K, a, a_off, a_cs, b, b_off, b_rs, C.reshape(-1))
-    assert_gemm_close(C, A, B)
+    ran = 0
+    for width, kernel in ((16, _stream_16), (24, _stream_24), (32, _stream_32)):
+        if M < stream_rows(width) or N < width or (width == 24 and VECTOR_REGISTERS >= 32):
+            continue                                # 24 is built for 16-register CPUs
+        C = np.full((M, N), np.nan, dtype=dtype)
+        kernel(M, N, K, a, a_off, a_cs, b, b_off, b_rs, C.reshape(-1))
+        assert_gemm_close(C, A, B)
+        ran += 1
+    assert ran >= 1
 
 
 def test_streaming_kernel_applies_to_small_k_major_products_only():
     from kernels.matmul_stream import ST_MR, STREAM_MAX_MN, stream_width
     f32 = np.float32
     assert stream_width(32, 16, 1, 1, f32) == 16          # conv VAE: first conv's dW
-    assert stream_width(64, 64, 1, 1, f32) == (32 if VECTOR_REGISTERS >= 32 else 16)  # AVX2: spills
+    assert stream_width(64, 64, 1, 1, f32) == 32          # 8 rows, or 2 passes of 3 (AVX2)
+    assert stream_width(64, 24, 1, 1, f32) == (16 if VECTOR_REGISTERS >= 32 else 24)
+    assert stream_width(6, 64, 1, 1, f32) == (0 if VECTOR_REGISTERS >= 32 else 32)
     assert stream_width(64, 64, 1, 1, np.float64) == 16   # 32 wide would spill at f64
     assert stream_width(32, 16, 32, 1, f32) == 0          # A not k-major
     assert stream_width(32, 16, 1, 25088, f32) == 0       # B not k-major
@@ -392,7 +399,11 @@ def test_public_matmul_streams_a_first_conv_weight_gradient(parallel):
     rng = np.random.default_rng(11)
     dy = rng.standard_normal((6000, 32)).astype(np.float32)      # (K, M) C order
     cols = rng.standard_normal((6000, 16)).astype(np.float32)    # (K, N)
-    assert_gemm_close(matmul_numba(dy.T, cols, parallel=parallel), dy.T, cols)
+    C = matmul_numba(dy.T, cols, parallel=parallel)
+    assert_gemm_close(C, dy.T, cols)
+    # N = 16 < 24 <= M: a 16-register CPU streams Cᵀ = colsᵀ dy on its wider tile; every
+    # element is the same k-ordered FMA sum either way, so the bits agree
+    np.testing.assert_array_equal(C, matmul_numba(cols.T, dy, parallel=parallel).T)
 
 
 # ---------------------------------------------- A read in place (one B panel)
