@@ -215,3 +215,15 @@ def test_column_sums_match_the_reference_and_ignore_the_thread_count(dtype, R, F
     np.testing.assert_array_equal(got, one)                    # fixed blocks: same bits
     assert column_sums(np.concatenate([a, a], axis=1)[:, ::2]) is None   # gaps: reference
     assert column_sums(a[:, :7]) is None                       # few columns: reference
+
+
+def test_the_vectorised_log1p_is_within_one_float32_rounding_on_the_unit_interval():
+    from kernels.elementwise import _log1p_unit_py
+    e = np.concatenate([np.linspace(0, 1, 200_001), np.geomspace(1e-45, 1e-3, 2000),
+                        [np.float32(1e-38), np.nextafter(np.float32(1), np.float32(0))]])
+    exact = np.log1p(e)                                       # float64
+    ours = _log1p_unit_py(e)                                  # the kernel's arithmetic
+    assert np.all(np.abs(ours - exact) <= 2e-10 * exact)      # the truncation bound
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    assert np.all(np.abs(ours.astype(np.float32) - exact) <= ulp)   # one float32 rounding
+    assert _log1p_unit_py(0.0) == 0.0 and _log1p_unit_py(1e-300) == 1e-300
