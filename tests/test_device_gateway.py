@@ -133,6 +133,7 @@ def _dispatched_ops():
     import scratchvae.distributions.kl as kl
     import scratchvae.distributions.likelihoods as lik
     import scratchvae.distributions.reparam as reparam
+    import scratchvae.distributions.vampprior as vampprior
     import scratchvae.functional.activations as act
     import scratchvae.functional.conv as conv
     import scratchvae.functional.gated as gated
@@ -140,7 +141,7 @@ def _dispatched_ops():
     import scratchvae.functional.patches as patches
     import scratchvae.optim.adam as adam
     found = {}
-    for mod in (kl, lik, reparam, act, conv, gated, gemm, patches, adam):
+    for mod in (kl, lik, reparam, vampprior, act, conv, gated, gemm, patches, adam):
         for obj in vars(mod).values():
             if callable(obj) and hasattr(obj, "reference") and hasattr(obj, "op"):
                 found[obj.op] = obj
