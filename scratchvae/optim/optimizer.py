@@ -102,7 +102,8 @@ class Optimizer:
         self.lr_schedule = lr_schedule
         check_not_stale(self.params)
         self.t = 0                                   # number of steps taken
-        self.state = {n: {s: p * 0 for s in self.slots} for n, p, _ in self.params}
+        self.state = {n: {s: get_array_module(p).zeros_like(p) for s in self.slots}
+                      for n, p, _ in self.params}          # zeros, even beside an inf in p
 
     @property
     def lr(self) -> float:
