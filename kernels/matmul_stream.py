@@ -56,7 +56,8 @@ __all__ = ["ST_MR", "PASS_MR", "KCH", "STREAM_MAX_MN", "stream_width", "stream_r
 ST_MR = 8
 # Rows of a tile on 16-register CPUs (AVX2), computed in two passes of three rows: eight
 # rows x 16 columns there are 16 ymm accumulators, and LLVM spilled them (17-22 GFLOP/s on
-# a Zen 3 core against OpenBLAS's 37-57; two passes of 3 x 32: 24-45).
+# a Zen 3 core against OpenBLAS's 37-57 in single exploratory runs; the fresh-process
+# before/after medians: docs/kernels/gemm.md).
 PASS_MR = 6
 # Depth of a K chunk: one chunk of A and B rows (KCH x (M + N) elements) is what the
 # tiles share; 256 rows of (32 + 16) float32 = 48 KiB.
