@@ -76,6 +76,7 @@ from numba import njit, prange
 
 from .blocking import KC, MC, NC
 from .gemm_pack import _pack_a_panel, _pack_b_panel, _pack_b_rows
+from .errors import KernelShapeError
 from .gemm_reference import _check_operands
 from .gemm_tiles import (MR, NARROW, NR, _macro_kernel_full, _macro_kernel_half,
                          _macro_kernel_rows_full, _macro_kernel_rows_half)
@@ -136,11 +137,12 @@ _task_grid = njit(cache=True)(_task_grid_py)
 
 # ----------------------------------------------------------------- the C-split GEMM
 def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, mc, nc,
-             nthreads):
-    """C (M, N) = A (M, K) @ B (K, N) on flat buffers; see the module docstring.
+             nthreads, accumulate):
+    """C (M, N) = A (M, K) @ B (K, N) on flat buffers (C += A @ B with ``accumulate``);
+    see the module docstring.
 
     a, b: flat buffers with element offsets and positive element strides;
-    c: (M*N,) row-major output, fully overwritten (K >= 1).
+    c: (M*N,) row-major output, fully overwritten (K >= 1), or added to.
     kc_max: the K slice length (KC); mc, nc: the largest task block (MC, NC);
     nthreads: threads the packing and the task grid are split for (1 in the serial
     build).
@@ -179,14 +181,15 @@ def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, mc,
             k0 = kb * K // nkb
             k1 = (kb + 1) * K // nkb
             kc = k1 - k0
+            first = kb == 0 and not accumulate       # '=' on the first slice, else '+='
             if a_in_place:                           # one B panel: A is read once, in place
                 bq = bp[k0 * NR: k1 * NR]            # (kc*NR,) the only panel
                 if N > NARROW:
                     _macro_kernel_rows_full(kc, a, a_off + k0, a_rs, p0, p1, M, bq, c, 0, N,
-                                            N, kb == 0)
+                                            N, first)
                 else:
                     _macro_kernel_rows_half(kc, a, a_off + k0, a_rs, p0, p1, M, bq, c, 0, N,
-                                            N, kb == 0)
+                                            N, first)
                 continue
             for p in range(npan):
                 _pack_a_panel(a, a_sub + k0 * a_cs, a_rs, a_cs, m_sub, kc, p, ap)
@@ -196,10 +199,10 @@ def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, mc,
                 bq = bp[q * K * NR + k0 * NR: q * K * NR + k1 * NR]      # (kc*NR,)
                 if nr > NARROW:
                     _macro_kernel_full(kc, ap, 0, npan, kc * MR, m_sub, bq, c_sub, c0, N,
-                                       nr, kb == 0)
+                                       nr, first)
                 else:
                     _macro_kernel_half(kc, ap, 0, npan, kc * MR, m_sub, bq, c_sub, c0, N,
-                                       nr, kb == 0)
+                                       nr, first)
 
 
 def _renamed(fn, suffix):
@@ -218,8 +221,10 @@ _gemm_serial = njit(parallel=False, cache=True, fastmath=False)(_renamed(_gemm_p
 
 
 # -------------------------------------------------------------------- the slab GEMM
-def _gemm_slab_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max):
-    """Serial C = A @ B that packs B one K slice at a time (BLIS's loop order).
+def _gemm_slab_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max,
+                  accumulate):
+    """Serial C = A @ B (C += A @ B with ``accumulate``) that packs B one K slice at a
+    time (BLIS's loop order).
 
         for each K slice k0:k1 (kc ≤ KC rows):
             pack B[k0:k1, :] -> Bp (npb, kc, NR)    a slab of ≤ KC·N: stays in L2
@@ -240,6 +245,7 @@ def _gemm_slab_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max
         k0 = kb * K // nkb
         k1 = (kb + 1) * K // nkb
         kc = k1 - k0
+        first = kb == 0 and not accumulate
         if b_cs == 1:                                # rows contiguous: B's memory order
             _pack_b_rows(b, b_off + k0 * b_rs, b_rs, kc, N, bp)
         else:
@@ -252,9 +258,9 @@ def _gemm_slab_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max
             nr = min(NR, N - c0)
             bq = bp[q * kc * NR:(q + 1) * kc * NR]                 # (kc*NR,)
             if nr > NARROW:
-                _macro_kernel_full(kc, ap, 0, npa, kc * MR, M, bq, c, c0, N, nr, kb == 0)
+                _macro_kernel_full(kc, ap, 0, npa, kc * MR, M, bq, c, c0, N, nr, first)
             else:
-                _macro_kernel_half(kc, ap, 0, npa, kc * MR, M, bq, c, c0, N, nr, kb == 0)
+                _macro_kernel_half(kc, ap, 0, npa, kc * MR, M, bq, c, c0, N, nr, first)
 
 
 _gemm_slab = njit(parallel=False, cache=True, fastmath=False)(_gemm_slab_py)
@@ -291,7 +297,7 @@ def _gemm_ksplit_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_m
                        part)
         else:
             _gemm_slab(M, N, k1 - k0, a, a_off + k0 * a_cs, a_rs, a_cs,
-                       b, b_off + k0 * b_rs, b_rs, b_cs, part, kc_max)
+                       b, b_off + k0 * b_rs, b_rs, b_cs, part, kc_max, False)
     for i in prange(mn):
         acc = partial[i]
         for t in range(1, nthreads):
@@ -353,14 +359,19 @@ def _flat_operand(X):
     return flat, 0, rs, cs
 
 
-def matmul_numba(A, B, out=None, parallel=None):
-    """C = A @ B with the BLIS-style Numba kernel.
+def matmul_numba(A, B, out=None, parallel=None, accumulate=False):
+    """C = A @ B with the BLIS-style Numba kernel, or C += A @ B.
 
     Args:
         A: (M, K) float32 or float64, any strides (see ``_flat_operand``).
         B: (K, N) same dtype as A.
         out: optional (M, N) C-contiguous array of that dtype to write into.
         parallel: None picks by size (serial below PARALLEL_MIN_FLOPS); True/False force.
+        accumulate: add the product to ``out`` (required then) instead of overwriting
+            it. The packed paths add in the tiles' write-back, slice by slice: out =
+            ((out + S₁) + S₂) + … for the K slices S, which is bit for bit
+            out + (S₁ + S₂ + …) when out starts at zero (a gradient buffer after
+            ``zero_grad``); the long-K paths compute the product first and add it.
     Returns:
         C (M, N) (``out`` when given).
     Raises:
@@ -368,11 +379,15 @@ def matmul_numba(A, B, out=None, parallel=None):
         or a wrong ``out``; MatmulDTypeError (a ValueError) for mixed/unsupported dtypes.
     """
     A, B, M, K, N = _check_operands(A, B, out)
+    if accumulate and out is None:
+        raise KernelShapeError("matmul_numba: accumulate=True adds into out; pass the "
+                               "(M, N) array to add to as out=")
     C = np.empty((M, N), dtype=A.dtype) if out is None else out     # (M, N)
     if M == 0 or N == 0:
         return C
     if K == 0:
-        C[...] = 0
+        if not accumulate:
+            C[...] = 0
         return C
     a, a_off, a_rs, a_cs = _flat_operand(A)
     b, b_off, b_rs, b_cs = _flat_operand(B)
@@ -380,6 +395,9 @@ def matmul_numba(A, B, out=None, parallel=None):
         parallel = 2 * M * N * K >= PARALLEL_MIN_FLOPS
     nthreads = numba.get_num_threads() if parallel else 1
     c = C.reshape(-1)
+    if accumulate and long_k(M, N, K):            # (the paths below overwrite C)
+        C += matmul_numba(A, B, parallel=parallel)
+        return C
     if long_k(M, N, K):                           # long K, small C (dW GEMMs)
         width = stream_width(M, N, a_rs, b_cs, A.dtype)     # 0: the slab GEMM
         if width == 16 and stream_width(N, M, b_cs, a_rs, A.dtype) > 16:
@@ -399,8 +417,9 @@ def matmul_numba(A, B, out=None, parallel=None):
         elif width == 16:
             _stream_16(M, N, K, a, a_off, a_cs, b, b_off, b_rs, c)
         else:
-            _gemm_slab(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC)
+            _gemm_slab(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC, False)
         return C
     gemm = _gemm_parallel if parallel and nthreads > 1 else _gemm_serial
-    gemm(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC, MC, NC, nthreads)
+    gemm(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC, MC, NC, nthreads,
+         accumulate)
     return C

@@ -73,7 +73,8 @@ from .gemm_driver import (KC, KSPLIT_K_RATIO, KSPLIT_MAX_MN, KSPLIT_MIN_K, MC, N
 from .gemm_reference import MatmulDTypeError, _check_operands, matmul_reference
 from .gemm_tiles import MR, NR
 
-__all__ = ["matmul", "matmul_numba", "matmul_reference", "parallel_diagnostics",
+__all__ = ["matmul", "matmul_numba", "matmul_add_numba", "matmul_reference",
+           "parallel_diagnostics",
            "MR", "NR", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS", "KSPLIT_K_RATIO",
            "KSPLIT_MIN_K", "KSPLIT_MAX_MN", "long_k", "use_ksplit", "MatmulDTypeError"]
 
@@ -90,6 +91,13 @@ def matmul(A, B, backend="numba", out=None):
         A, B, _, _, _ = _check_operands(A, B, out)
         return np.matmul(A, B, out=out)
     raise ValueError(f"unknown matmul backend {backend!r}; use 'numba' or 'blas'")
+
+
+def matmul_add_numba(C, A, B):
+    """C (M, N) += A (M, K) @ B (K, N) in place, the sum in the GEMM's write-back
+    (``matmul_numba(A, B, out=C, accumulate=True)``); returns C. The op ``matmul_add``
+    of ``scratchvae.functional.gemm``, argument order as there."""
+    return matmul_numba(A, B, out=C, accumulate=True)
 
 
 def parallel_diagnostics(level=4, dtype=np.float32):
@@ -110,5 +118,5 @@ def parallel_diagnostics(level=4, dtype=np.float32):
     B = np.ones((K, N), dtype=dtype)
     C = np.empty((M, N), dtype=dtype)
     gemm(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC, MC, NC,
-         numba.get_num_threads())
+         numba.get_num_threads(), False)
     gemm.parallel_diagnostics(level=level)

@@ -269,6 +269,11 @@ def _two_d_c_order(*arrays):
     return all(a.ndim == 2 and a.flags.c_contiguous for a in arrays if hasattr(a, "ndim"))
 
 
+def _into_c_order(c, *arrays):
+    """matmul_add's condition: a writeable C-order 2-D target and 2-D operands."""
+    return c.flags.c_contiguous and c.flags.writeable and _two_d(c, *arrays)
+
+
 def _custom_gemm(*arrays):
     return _two_d(*arrays) and _gpu_gemm == "custom"
 
@@ -279,6 +284,7 @@ def _custom_gemm(*arrays):
 KERNELS = {
     "matmul": {"numba": ("kernels.matmul:matmul_numba", _two_d),
                "cuda": ("kernels.cuda.gemm:sgemm", _custom_gemm)},
+    "matmul_add": {"numba": ("kernels.matmul:matmul_add_numba", _into_c_order)},
     "im2col_nhwc": {"numba": ("kernels.conv:im2col_numba", None),
                     "cuda": ("kernels.cuda.conv:im2col_cuda", None)},
     "col2im_nhwc": {"numba": ("kernels.conv:col2im_numba", None),

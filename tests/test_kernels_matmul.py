@@ -335,7 +335,7 @@ def test_slab_gemm_matches_the_reference(b_layout, dtype):
     B = (rng.standard_normal((N, K)).astype(dtype).T if b_layout == "t"
          else rng.standard_normal((K, N)).astype(dtype))
     C = np.full((M, N), np.nan, dtype=dtype)
-    _gemm_slab(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC)
+    _gemm_slab(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC, False)
     assert_gemm_close(C, A, B)
 
 
@@ -421,3 +421,39 @@ def test_one_b_panel_reads_a_in_place(M, N, K, parallel):
     C = np.full((M, N), np.nan, dtype=np.float32)
     matmul_numba(A, B, out=C, parallel=parallel)
     assert_gemm_close(C, A, B)
+
+
+# ------------------------------------------- C += A @ B in the write-back (accumulate)
+@pytest.mark.parametrize("M,K,N,ta", [
+    (2 * MR + 1, 3, 2 * NR + 1, False),          # edge tiles both ways, one K slice
+    (37, 2 * KC + 5, NARROW + 3, True),          # three slices, Aᵀ view (a dW)
+    (4 * MR + 5, KC + 9, NR, False),             # one B panel: A read in place
+    (40, 20 * KC, 24, True),                     # long K: the streaming/slab path
+])
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_accumulate_adds_into_out(M, K, N, ta, parallel):
+    rng = np.random.default_rng(M + K + N)
+    A = rng.standard_normal((K, M)).astype(np.float32).T if ta else \
+        rng.standard_normal((M, K)).astype(np.float32)
+    B = rng.standard_normal((K, N)).astype(np.float32)
+    C0 = rng.standard_normal((M, N)).astype(np.float32)
+    C = C0.copy()
+    assert matmul_numba(A, B, out=C, accumulate=True, parallel=parallel) is C
+    A64, B64, C64 = A.astype(np.float64), B.astype(np.float64), C0.astype(np.float64)
+    err = np.abs(C - (C64 + A64 @ B64))
+    assert np.all(err <= _rtol(np.float32, K) * (np.abs(A64) @ np.abs(B64) + np.abs(C64)))
+    # from zero, every path gives the bits of the plain product: 0 + S₁ = S₁ exactly,
+    # and the later slices add in the same order (a gradient buffer after zero_grad)
+    Z = np.zeros((M, N), np.float32)
+    matmul_numba(A, B, out=Z, accumulate=True, parallel=parallel)
+    np.testing.assert_array_equal(Z, matmul_numba(A, B, parallel=parallel))
+
+
+def test_accumulate_needs_out_and_zero_depth_keeps_it():
+    A = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match="accumulate=True adds into out"):
+        matmul_numba(A, A.T, accumulate=True)
+    C = np.full((3, 5), 2.0, np.float32)
+    matmul_numba(np.ones((3, 0), np.float32), np.ones((0, 5), np.float32), out=C,
+                 accumulate=True)
+    np.testing.assert_array_equal(C, 2.0)                  # K = 0 adds nothing

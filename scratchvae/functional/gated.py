@@ -72,19 +72,24 @@ def gated_forward(x, W, b, V, c):
     return h, (value_cache, gate_cache, a, g)
 
 
-def gated_backward(dh, cache, input_grad: bool = True):
+def gated_backward(dh, cache, input_grad: bool = True, dW_into=None, dV_into=None):
     """Gradients of :func:`gated_forward` (module docstring).
 
     Args:
         dh: (N, M) upstream gradient dL/dh.
         cache: from :func:`gated_forward`.
         input_grad: False skips dx (returned as None) when x is data.
+        dW_into, dV_into: optional (D, M) buffers that dW and dV are added into, in
+            place (the layer's grads; ``linear_backward``'s ``dW_into``).
     Returns:
-        dx (N, D) or None, dW (D, M), db (M,) or None, dV (D, M), dc (M,) or None.
+        dx (N, D) or None, dW (D, M), db (M,) or None, dV (D, M), dc (M,) or None
+        (dW, dV: the buffers when given).
     """
     value_cache, gate_cache, a, g = cache
     da, dp = gate_backward(dh, (a, g), "gated_backward")   # dh ⊙ g, dh ⊙ a ⊙ g (1 − g)
-    dx_a, dW, db = linear_backward(da, value_cache, input_grad)   # dW = xᵀ da, db = Σₙ da
-    dx_g, dV, dc = linear_backward(dp, gate_cache, input_grad)    # dV = xᵀ dp, dc = Σₙ dp
+    dx_a, dW, db = linear_backward(da, value_cache, input_grad,    # dW = xᵀ da, db = Σₙ da
+                                   dW_into=dW_into)
+    dx_g, dV, dc = linear_backward(dp, gate_cache, input_grad,     # dV = xᵀ dp, dc = Σₙ dp
+                                   dW_into=dV_into)
     dx = dx_a + dx_g if input_grad else None        # dx = da Wᵀ + dp Vᵀ
     return dx, dW, db, dV, dc

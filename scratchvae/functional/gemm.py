@@ -15,13 +15,27 @@ instead where they apply (``scratchvae.backend.KERNELS["matmul"]``):
 
 both for 2-D float32/float64 operands of one dtype; anything else takes the reference.
 Operands may be transposed views (``W.T``, ``x.T``); no path copies them.
+
+:func:`matmul_add` is C += A @ B in place, for gradients that accumulate into a buffer
+(``Linear.grads["W"]``): on the Numba path the sum goes into the GEMM's write-back, so
+no (M, N) temporary is made and no second pass reads it (``matmul_numba(...,
+accumulate=True)``); elsewhere it is the reference, the product and then ``+=``.
 """
 from __future__ import annotations
 
 from ..backend import dispatched, get_array_module
+
+__all__ = ["matmul", "matmul_add"]
 
 
 @dispatched("matmul")
 def matmul(a, b):
     """a (M, K) @ b (K, N) → (M, N) (module docstring)."""
     return get_array_module(a).matmul(a, b)
+
+
+@dispatched("matmul_add")
+def matmul_add(c, a, b):
+    """c (M, N) += a (M, K) @ b (K, N) in place; returns c (module docstring)."""
+    c += get_array_module(a).matmul(a, b)
+    return c

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..backend import dispatched
 from ..errors import ShapeError
 from .checks import check_array, check_grad
-from .gemm import matmul
+from .gemm import matmul, matmul_add
 
 
 def linear_forward(x, W, b=None):
@@ -49,7 +49,7 @@ def bias_grad(dy2):
     return dy2.sum(axis=0)
 
 
-def linear_backward(dy, cache, input_grad: bool = True):
+def linear_backward(dy, cache, input_grad: bool = True, dW_into=None):
     """Gradients of ``linear_forward``.
 
     Args:
@@ -57,12 +57,18 @@ def linear_backward(dy, cache, input_grad: bool = True):
         cache: from ``linear_forward``.
         input_grad: False skips dx (returned as None) when x is data, not a function of
             parameters: it saves the largest GEMM of a first layer (784 inputs).
+        dW_into: optional (D, M) buffer that dW is added into, in place (a layer's
+            ``grads["W"]``): ``matmul_add``, with no (D, M) temporary.
     Returns:
-        dx (N, D) or None, dW (D, M), db (M,) or None when the layer has no bias.
+        dx (N, D) or None, dW (D, M) (``dW_into`` when given), db (M,) or None when the
+        layer has no bias.
     """
     x, W, has_bias = cache
     check_grad(dy, (x.shape[0], W.shape[1]), "linear_backward")
     dx = matmul(dy, W.T) if input_grad else None   # dL/dx_nd = sum_m dy_nm W_dm
-    dW = matmul(x.T, dy)           # dL/dW_dm = sum_n x_nd dy_nm
+    if dW_into is None:            # dL/dW_dm = sum_n x_nd dy_nm
+        dW = matmul(x.T, dy)
+    else:
+        dW = matmul_add(dW_into, x.T, dy)
     db = bias_grad(dy) if has_bias else None    # dL/db_m = sum_n dy_nm
     return dx, dW, db

@@ -62,9 +62,9 @@ class GatedLinear(Linear):
     def backward(self, dy, input_grad: bool = True):
         """dL/dx (N, D) — or None with ``input_grad=False`` — and dW, db, dV, dc added to
         grads."""
-        dx, dW, db, dV, dc = gated_backward(dy, self._pop_cache(dy), input_grad)
-        self.grads["W"] += dW
-        self.grads["V"] += dV
+        g = self.grads                  # dW, dV go straight into g (matmul_add)
+        dx, _, db, _, dc = gated_backward(dy, self._pop_cache(dy), input_grad,
+                                          dW_into=g["W"], dV_into=g["V"])
         if db is not None:
             self.grads["b"] += db
             self.grads["c"] += dc

@@ -58,8 +58,9 @@ class Linear(Module):
 
     def backward(self, dy, input_grad: bool = True):
         """dL/dx (N, D) — or None with ``input_grad=False`` — and dW, db added to grads."""
-        dx, dW, db = linear_backward(dy, self._pop_cache(dy), input_grad)
-        self.grads["W"] += dW
+        # dW goes straight into grads["W"] (matmul_add), db is added after
+        dx, _, db = linear_backward(dy, self._pop_cache(dy), input_grad,
+                                    dW_into=self.grads["W"])
         if db is not None:
             self.grads["b"] += db
         return dx
