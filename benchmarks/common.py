@@ -39,9 +39,9 @@ def machine_info():
             blas += f" ({dep['openblas configuration'].strip()})"
     except Exception:  # noqa: BLE001 - older NumPy: no dict mode; it is only a label
         pass
-    from kernels.blocking import CACHES, KC, MC, NC  # noqa: PLC0415 - after the threads are set
+    from kernels.blocking import CACHES, KC, MC  # noqa: PLC0415 - after the threads are set
     return {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version(),
-            "caches": dict(CACHES), "gemm_blocking": {"KC": KC, "MC": MC, "NC": NC},
+            "caches": dict(CACHES), "gemm_blocking": {"KC": KC, "MC": MC},
             "numpy": np.__version__, "numba": numba.__version__, "blas": blas,
             "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": _threading_layer(),

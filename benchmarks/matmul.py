@@ -44,7 +44,7 @@ import numpy as np
 
 from common import machine_info as common_machine_info
 from common import make_operands, set_threads, time_side_by_side
-from kernels.matmul import KC, MC, MR, NC, NR, matmul_numba
+from kernels.matmul import KC, MC, MR, NR, matmul_numba
 
 # name -> (M, K, N, layout of A, layout of B); "t" = a transposed view of a C array
 VAE_SHAPES = {
@@ -68,7 +68,7 @@ QUICK = ("Linear(784,400) fwd", "Linear(784,400) dx", "Linear(784,400) dW",
 
 def machine_info():
     """The shared description plus this kernel's tile constants."""
-    return {**common_machine_info(), "tiles": {"MR": MR, "NR": NR, "KC": KC, "MC": MC, "NC": NC}}
+    return {**common_machine_info(), "tiles": {"MR": MR, "NR": NR, "KC": KC, "MC": MC}}
 
 
 def run(shapes, dtype, repeats, target_s, pause_s, rng):

@@ -104,7 +104,8 @@ def unique_shapes(gemms_by_kind):
 def trace_gemms(model, x, eps):
     """(M, K, N, layout) of every GEMM one Numba-path step of ``model`` runs on (x, ε).
 
-    Wraps the ``matmul`` that Linear and the convolutions call (functional/gemm.py). The
+    Wraps the ``matmul`` that Linear and the convolutions call, and the ``matmul_add``
+    (C += A @ B) that Linear's weight gradient goes through (functional/gemm.py). The
     convolutions run on their im2col path here: on the Numba path their forward and input
     gradient are direct convolutions (kernels/conv_direct.py), which run no GEMM but the
     same multiply-adds, and the FLOP floor counts them as these GEMMs.
@@ -115,22 +116,33 @@ def trace_gemms(model, x, eps):
     def layout(a):
         return "n" if a.flags.c_contiguous else "t" if a.flags.f_contiguous else "s"
 
-    seen, saved = [], {m: m.matmul for m in (linear_mod, conv_mod)}
+    seen = []
+    saved = {(m, "matmul"): m.matmul for m in (linear_mod, conv_mod)}
+    saved[linear_mod, "matmul_add"] = linear_mod.matmul_add
 
-    def recording(original):
+    def record(a, b):
+        seen.append((a.shape[0], a.shape[1], b.shape[1], layout(a) + layout(b)))
+
+    def recording(name, original):
+        if name == "matmul_add":
+            def matmul_add(c, a, b):
+                record(a, b)
+                return original(c, a, b)
+            return matmul_add
+
         def matmul(a, b):
-            seen.append((a.shape[0], a.shape[1], b.shape[1], layout(a) + layout(b)))
+            record(a, b)
             return original(a, b)
         return matmul
     try:
-        for m, original in saved.items():
-            m.matmul = recording(original)
+        for (m, name), original in saved.items():
+            setattr(m, name, recording(name, original))
         with use_cpu_kernels("numba"), reference_ops(*NHWC_CONV_OPS):
             model.zero_grad()
             model.loss_and_grads(x, eps=eps)
     finally:
-        for m, original in saved.items():
-            m.matmul = original
+        for (m, name), original in saved.items():
+            setattr(m, name, original)
     return seen
 
 

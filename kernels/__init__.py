@@ -25,7 +25,7 @@ the library calls the kernels, never the other way round. Its errors are in
 Modules (the index, with each kernel's reference, test and benchmark: docs/kernels/README.md)
 -------
 matmul          GEMM, the public entry: ``matmul_reference`` (the oracle), ``matmul_numba``
-                (BLIS-style: packed panels, MR x NR register tile, KC/MC/NC cache blocking,
+                (BLIS-style: packed panels, MR x NR register tile, KC/MC cache blocking,
                 prange over blocks of C), ``matmul`` (dispatcher "numba" | "blas").
 gemm_reference  the oracle and the operand checks.
 gemm_tiles      the tile constants, the register tile and the macro-kernels.
@@ -36,7 +36,7 @@ matmul_stream   the unpacked streaming kernel for long-K, small-C products with 
                 operands (weight gradients such as dW = dYᵀ @ cols).
 registers       ``make_register_tile``: accumulator tiles on the stack (alloca), which LLVM
                 keeps in registers.
-blocking        KC, MC, NC: the GEMM's cache blocking, MC and NC sized from this machine's L2.
+blocking        KC, MC: the GEMM's cache blocking, MC sized from this machine's L2.
 conv            im2col / col2im on NHWC memory beside their loop-nest references.
 conv_direct     the direct convolution (forward, input gradient by phases, weight gradient)
                 with the GEMM's register tile fed straight from the NHWC image.
@@ -69,7 +69,7 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["matmul_numba", "matmul_reference", "parallel_diagnostics",
-           "MR", "NR", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS"]
+           "MR", "NR", "KC", "MC", "PARALLEL_MIN_FLOPS"]
 
 
 def __getattr__(name):

@@ -8,23 +8,25 @@ stay in one level of the cache while they are re-read (MR x NR is the register t
          micro-panel of a task, so it should stay in L1.
     MC   rows of A per task. The A block (MC, KC) is re-read once per B micro-panel, so
          it should stay in L2.
-    NC   columns of C per task. The task's B block (KC, NC) is streamed once per A
-         block, so it should stay in L2 next to it.
+
+There is no NC (BLIS's cap on the columns of a B block): ``gemm_driver`` packs all of B
+once, before the tasks start, and a task reads each of its B micro-panels from there once
+per K slice, using it across all its A panels from L1 -- no B block is re-read from L2,
+so nothing needs to fit there. The task grid alone decides how C's columns are split
+(docs/kernels/gemm.md, "No NC").
 
 Rules (float32, the dtype the models train in; float64 blocks are twice the bytes and
 spill one level out, which measured better than halving them):
 
     KC = 256                                   fixed, whatever the machine (see below)
     MC = largest multiple of MR with MC · KC · 4 bytes ≤ 9/32 of L2
-    NC = largest multiple of NR with KC · NC · 4 bytes ≤ 1/2 of L2
 
 With the 1 MiB L2 of the machine these constants were first tuned on (AMD EPYC, Zen 4)
-the rules give its measured optimum, MC = 288 and NC = 512; with a 2 MiB L2 (Intel
-Sapphire/Emerald Rapids) MC = 576 and NC = 1024, so a product like 128 x 400 x 784 is one
-column block, and its packed A panels serve all of B instead of being packed twice.
+the rule gives its measured optimum, MC = 288; with a 2 MiB L2 (Intel Sapphire/Emerald
+Rapids) MC = 576.
 
 **Why KC is fixed.** The K slices fix the order in which each element of C is summed
-(slice by slice), so KC decides the result's last bits. MC, NC and the thread grid only
+(slice by slice), so KC decides the result's last bits. MC and the thread grid only
 decide which thread computes which block, never the order of a sum: with KC fixed, a
 result is bit-identical on every machine that runs the same machine code, and a
 training run resumed on another machine stays on the same trajectory.
@@ -39,9 +41,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .gemm_tiles import MR, NR
+from .gemm_tiles import MR
 
-__all__ = ["KC", "MC", "NC", "CACHES", "cache_sizes", "blocking_for"]
+__all__ = ["KC", "MC", "CACHES", "cache_sizes", "mc_for"]
 
 KC = 256
 DEFAULT_L1D = 48 * 1024
@@ -84,13 +86,12 @@ def cache_sizes(root: Path = _SYSFS) -> dict[str, int]:
     return sizes
 
 
-def blocking_for(l2: int, mr: int, nr: int, kc: int = KC) -> tuple[int, int]:
-    """(MC, NC) for an L2 of ``l2`` bytes and an MR x NR tile (module docstring's rules),
-    at least 4 tiles each way so that a tiny or misreported cache still gets a sane block."""
+def mc_for(l2: int, mr: int, kc: int = KC) -> int:
+    """MC for an L2 of ``l2`` bytes and MR-row panels (module docstring's rule), at least
+    4 panels so that a tiny or misreported cache still gets a sane block."""
     mc = (l2 * 9 // 32) // (kc * 4) // mr * mr
-    nc = (l2 // 2) // (kc * 4) // nr * nr
-    return max(mc, 4 * mr), max(nc, 4 * nr)
+    return max(mc, 4 * mr)
 
 
 CACHES = cache_sizes()
-MC, NC = blocking_for(CACHES["l2"], MR, NR)
+MC = mc_for(CACHES["l2"], MR)

@@ -6,12 +6,13 @@ MR x NR (``gemm_tiles``), the packed panels are described in ``gemm_pack``. Refe
 ``kernels.gemm_reference.matmul_reference``.
 
 Blocking. K is cut into ceil(K/KC) slices of equal length; A into blocks of at most MC
-rows, B into blocks of at most NC columns. A task is one (MC x NC) block of C:
+rows, and C's columns into as many blocks as the task grid chooses. A task is one block
+of C (at most MC rows):
 
     C-split GEMM (``_gemm_py``), the general case:
         for t in prange(nthreads):                  # 1/nthreads of B's panels each
             pack B cols -> Bp[q] (K, NR)            # all of B, once, shared
-        for task in prange(mb * nb):                # 2-D grid of C blocks (<= MC x NC)
+        for task in prange(mb * nb):                # 2-D grid of C blocks (<= MC rows)
             for k0:k1 in K slices:
                 pack the task's A rows, k0:k1 -> Ap # task-local, <= MC x KC: stays in L2
                 for q in the task's NR-panels:      # B micro-panel (kc, NR) stays in L1
@@ -31,8 +32,10 @@ rows, B into blocks of at most NC columns. A task is one (MC x NC) block of C:
 The ideas behind the blocking and the choice of loop nest:
 
 * The B micro-panel (KC x NR) is re-read by every A micro-panel of a task, so KC keeps it
-  in L1; the A block (MC x KC) is re-read once per B micro-panel, so MC keeps it in L2;
-  NC caps a task's share of B and keeps tasks small enough to balance across threads.
+  in L1; the A block (MC x KC) is re-read once per B micro-panel, so MC keeps it in L2.
+  B is packed whole before the tasks start and each B micro-panel is read from there once
+  per task and K slice, so no B block must stay in L2: there is no NC (BLIS's cap on a
+  B block's columns), and the task grid alone splits the columns.
 * A is packed per task and per K slice, right before use, into a task-local block that
   fits L2 (BLIS's order): packing all of A up front would stream a large A through
   memory twice. A task that shares its rows with another (nb > 1) repacks them.
@@ -74,7 +77,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .blocking import KC, MC, NC
+from .blocking import KC, MC
 from .gemm_pack import _pack_a_panel, _pack_b_panel, _pack_b_rows
 from .errors import KernelShapeError
 from .gemm_reference import _check_operands
@@ -82,14 +85,14 @@ from .gemm_tiles import (MR, NARROW, NR, _macro_kernel_full, _macro_kernel_half,
                          _macro_kernel_rows_full, _macro_kernel_rows_half)
 from .matmul_stream import _stream_16, _stream_24, _stream_32, stream_width
 
-__all__ = ["matmul_numba", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS", "KSPLIT_K_RATIO",
+__all__ = ["matmul_numba", "KC", "MC", "PARALLEL_MIN_FLOPS", "KSPLIT_K_RATIO",
            "KSPLIT_MIN_K", "KSPLIT_MAX_MN", "long_k", "use_ksplit"]
 
 # ----------------------------------------------------------------------- constants
-# KC, MC, NC: the cache blocking, sized from this machine's L2 at import
-# (``kernels/blocking.py``: KC = 256 always; MC = 288, NC = 512 for a 1 MiB L2).
-# MC and NC reach the compiled code as arguments, never as compile-time constants, so a
-# kernel cached on disk on one machine is right on another.
+# KC, MC: the cache blocking, MC sized from this machine's L2 at import
+# (``kernels/blocking.py``: KC = 256 always; MC = 288 for a 1 MiB L2). MC reaches the
+# compiled code as an argument, never as a compile-time constant, so a kernel cached
+# on disk on one machine is right on another.
 # Below this many flops (2*M*N*K) the serial build runs: the two parallel regions
 # (packing, tiles) cost more to start and join than they save.
 PARALLEL_MIN_FLOPS = 4_000_000
@@ -104,11 +107,11 @@ PACK_A_COST = 0.5
 
 
 # ----------------------------------------------------------------------- task grid
-def _task_grid_py(npa, npb, nthreads, mc, nc):
+def _task_grid_py(npa, npb, nthreads, mc):
     """(mb, nb): split npa MR-panels into mb blocks and npb NR-panels into nb blocks.
 
-    Blocks hold at most mc rows and nc columns (MC, NC). Among the grids up to
-    2*nthreads blocks finer in each direction, pick the one whose slowest thread
+    Blocks hold at most mc rows (MC); columns are not capped (module docstring). Among
+    the grids up to 2*nthreads blocks finer in each direction, pick the one whose slowest thread
     finishes first: prange hands each thread a contiguous chunk of ceil(T/nthreads)
     of the T = mb*nb tasks, and a task costs
 
@@ -117,11 +120,11 @@ def _task_grid_py(npa, npb, nthreads, mc, nc):
     in units of one A panel times one B panel: every task packs its own A panels,
     so a grid that cuts N into nb blocks packs all of A nb times. E.g. M = 6272,
     N = 64 (1046 x 2 panels) on 2 threads: 22 x 1, not 22 x 2 (which packs A twice;
-    measured 208 vs 186 GFLOP/s); M = 128, N = 784 with NC = 1024: 2 x 1, not
-    2 x 5 (148 vs 112 GFLOP/s).
+    measured 208 vs 186 GFLOP/s); M = 128, N = 784: 2 x 1, not 2 x 5 (148 vs 112
+    GFLOP/s on 2 threads), which a cap of 256 columns per task forced before.
     """
     mb0 = max(1, -(-(npa * MR) // mc))
-    nb0 = max(1, -(-(npb * NR) // nc))
+    nb0 = 1
     best_mb, best_nb, best_cost = mb0, nb0, -1.0
     for nb in range(nb0, min(npb, nb0 + 2 * nthreads) + 1):    # ties: split M (its
         for mb in range(mb0, min(npa, mb0 + 2 * nthreads) + 1):  # panels are all equal)
@@ -136,14 +139,14 @@ _task_grid = njit(cache=True)(_task_grid_py)
 
 
 # ----------------------------------------------------------------- the C-split GEMM
-def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, mc, nc,
+def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, mc,
              nthreads, accumulate):
     """C (M, N) = A (M, K) @ B (K, N) on flat buffers (C += A @ B with ``accumulate``);
     see the module docstring.
 
     a, b: flat buffers with element offsets and positive element strides;
     c: (M*N,) row-major output, fully overwritten (K >= 1), or added to.
-    kc_max: the K slice length (KC); mc, nc: the largest task block (MC, NC);
+    kc_max: the K slice length (KC); mc: the most rows of a task (MC);
     nthreads: threads the packing and the task grid are split for (1 in the serial
     build).
     """
@@ -155,7 +158,7 @@ def _gemm_py(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, kc_max, mc,
         for q in range(t * npb // nthreads, (t + 1) * npb // nthreads):
             _pack_b_panel(b, b_off, b_rs, b_cs, K, N, q, bp)
 
-    mb, nb = _task_grid(npa, npb, nthreads, mc, nc)
+    mb, nb = _task_grid(npa, npb, nthreads, mc)
     nkb = (K + kc_max - 1) // kc_max                 # K slices, balanced in length
     kc_cap = (K + nkb - 1) // nkb                    # the longest slice
     # One B panel and A's rows contiguous: every A element is used once, so A is
@@ -420,6 +423,6 @@ def matmul_numba(A, B, out=None, parallel=None, accumulate=False):
             _gemm_slab(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC, False)
         return C
     gemm = _gemm_parallel if parallel and nthreads > 1 else _gemm_serial
-    gemm(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC, MC, NC, nthreads,
+    gemm(M, N, K, a, a_off, a_rs, a_cs, b, b_off, b_rs, b_cs, c, KC, MC, nthreads,
          accumulate)
     return C

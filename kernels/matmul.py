@@ -31,7 +31,7 @@ The fast kernel, loop by loop (BLIS naming)
 -------------------------------------------
     for t in prange(nthreads):      # 1/nthreads of B's panels:
         pack B cols -> Bp[q] (K, NR), k-major, zero cols past N
-    for task in prange(mb * nb):                # 2-D grid of C blocks, <= MC x NC
+    for task in prange(mb * nb):                # 2-D grid of C blocks, <= MC rows
         for k0:k1 in K slices:                  # ceil(K/KC) slices of equal length
             pack the task's A rows, k0:k1 -> Ap (task-local, <= MC x KC: stays in L2)
             for q in the task's NR-panels:      # B micro-panel (kc, NR) stays in L1
@@ -67,7 +67,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from .gemm_driver import (KC, KSPLIT_K_RATIO, KSPLIT_MAX_MN, KSPLIT_MIN_K, MC, NC,
+from .gemm_driver import (KC, KSPLIT_K_RATIO, KSPLIT_MAX_MN, KSPLIT_MIN_K, MC,
                           PARALLEL_MIN_FLOPS, _flat_operand, _gemm_py, _renamed, long_k,
                           matmul_numba, use_ksplit)
 from .gemm_reference import MatmulDTypeError, _check_operands, matmul_reference
@@ -75,7 +75,7 @@ from .gemm_tiles import MR, NR
 
 __all__ = ["matmul", "matmul_numba", "matmul_add_numba", "matmul_reference",
            "parallel_diagnostics",
-           "MR", "NR", "KC", "MC", "NC", "PARALLEL_MIN_FLOPS", "KSPLIT_K_RATIO",
+           "MR", "NR", "KC", "MC", "PARALLEL_MIN_FLOPS", "KSPLIT_K_RATIO",
            "KSPLIT_MIN_K", "KSPLIT_MAX_MN", "long_k", "use_ksplit", "MatmulDTypeError"]
 
 
@@ -117,6 +117,6 @@ def parallel_diagnostics(level=4, dtype=np.float32):
     A = np.ones((M, K), dtype=dtype)
     B = np.ones((K, N), dtype=dtype)
     C = np.empty((M, N), dtype=dtype)
-    gemm(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC, MC, NC,
+    gemm(M, N, K, *_flat_operand(A), *_flat_operand(B), C.reshape(-1), KC, MC,
          numba.get_num_threads(), False)
     gemm.parallel_diagnostics(level=level)

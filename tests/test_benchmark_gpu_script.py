@@ -154,15 +154,24 @@ def test_gemm_shapes_are_those_the_layers_run(gpu, kind, monkeypatch):
     import scratchvae.functional.linear as flin
 
     seen = []
+
+    def note(a, b):
+        def t(m):
+            return "T" if m.flags.f_contiguous and not m.flags.c_contiguous else "N"
+        seen.append((a.shape[0], a.shape[1], b.shape[1], t(a) + t(b)))
     for mod in (flin, fconv):
         real = mod.matmul
 
         def spy(a, b, real=real):
-            def t(m):
-                return "T" if m.flags.f_contiguous and not m.flags.c_contiguous else "N"
-            seen.append((a.shape[0], a.shape[1], b.shape[1], t(a) + t(b)))
+            note(a, b)
             return real(a, b)
         monkeypatch.setattr(mod, "matmul", spy)
+    real_add = flin.matmul_add                     # Linear's dW: C += xᵀ dy
+
+    def spy_add(c, a, b):
+        note(a, b)
+        return real_add(c, a, b)
+    monkeypatch.setattr(flin, "matmul_add", spy_add)
     from scratchvae.backend import reference_ops
     model = gpu.vae_models()[kind]
     rng = np.random.default_rng(0)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels.blocking import MC, NC
+from kernels.blocking import MC
 from kernels.gemm_driver import _task_grid_py
 from kernels.target import VECTOR_REGISTERS
 from kernels.gemm_tiles import NARROW
@@ -231,7 +231,7 @@ def test_wrong_out_is_rejected():
 @pytest.mark.parametrize("npa,npb", [(1, 1), (22, 13), (131, 13), (22, 2), (4, 25), (171, 32)])
 @pytest.mark.parametrize("nthreads", [1, 2, 3])
 def test_task_grid_covers_every_panel_once(npa, npb, nthreads):
-    mb, nb = _task_grid_py(npa, npb, nthreads, MC, NC)
+    mb, nb = _task_grid_py(npa, npb, nthreads, MC)
     assert 1 <= mb <= npa and 1 <= nb <= npb
     rows = [p for bi in range(mb) for p in range(bi * npa // mb, (bi + 1) * npa // mb)]
     cols = [q for bj in range(nb) for q in range(bj * npb // nb, (bj + 1) * npb // nb)]
