@@ -54,10 +54,11 @@ def test_gradient_checks_pass(name, seed):
 
 def test_check_catches_a_gate_derivative_without_its_1_minus_g(monkeypatch):
     # dσ/dp = g(1 − g); a backward using g alone is the classic slip
-    def wrong(dh, cache, input_grad=True):
+    def wrong(dh, cache, input_grad=True, dW_into=None, dV_into=None):
         value_cache, gate_cache, a, g = cache
-        dx_a, dW, db = linear_backward(dh * g, value_cache, input_grad)
-        dx_g, dV, dc = linear_backward(dh * a * g, gate_cache, input_grad)   # (1 − g) lost
+        dx_a, dW, db = linear_backward(dh * g, value_cache, input_grad, dW_into=dW_into)
+        dx_g, dV, dc = linear_backward(dh * a * g, gate_cache, input_grad,  # (1 − g) lost
+                                       dW_into=dV_into)
         return dx_a + dx_g, dW, db, dV, dc
 
     monkeypatch.setattr("scratchvae.nn.gated.gated_backward", wrong)
