@@ -299,6 +299,7 @@ KERNELS = {
     "gate_backward": {"numba": ("kernels.elementwise:gate_backward", None)},
     "mixture_log_terms": {"numba": ("kernels.mixture:mixture_log_terms", None)},
     "mixture_grads": {"numba": ("kernels.mixture:mixture_grads", None)},
+    "bernoulli_log_density": {"numba": ("kernels.log_density:bernoulli_log_density", None)},
     "bce_logits": {"numba": ("kernels.elementwise:bce_logits", _two_d_c_order),
                    "cuda": ("kernels.cuda.fused:bce_logits", _two_d)},
     "kl_standard_normal_rows": {"cuda": ("kernels.cuda.fused:kl_standard_normal", _two_d)},

@@ -14,7 +14,8 @@ import scratchvae.models.vampprior_vae as vamp_module
 from scratchvae import cli
 from scratchvae.distributions import kl_diag_gaussians
 from scratchvae.distributions.vampprior import (
-    mixture_log_density_backward, mixture_log_density_forward, mixture_sample, sampled_kl,
+    mixture_log_density, mixture_log_density_backward, mixture_log_density_forward,
+    mixture_sample, sampled_kl,
 )
 from scratchvae.errors import ConfigError, DataError, ShapeError
 from scratchvae.evaluation import evaluate_model, iwae_nll
@@ -64,6 +65,8 @@ def test_mixture_log_density_is_the_mean_of_the_component_densities():
                                rtol=1e-12)
     one, _ = mixture_log_density_forward(z, mu[:1], logvar[:1])     # K = 1: one Gaussian
     np.testing.assert_allclose(one, gaussian_log_density(z, mu[0], logvar[0]), rtol=1e-14)
+    # the forward-only density (evaluation): the same numbers, no responsibilities
+    np.testing.assert_array_equal(mixture_log_density(z, mu, logvar), log_p)
 
 
 def test_mixture_far_from_every_component_stays_finite():

@@ -121,14 +121,26 @@ def mixture_log_density_forward(z, mu, logvar):
         log_p (N,) in nats, and the cache ``(z, mu, logvar, r)`` with the
         responsibilities r (N, K).
     """
+    xp = get_array_module(z)
+    log_p, ell, lse = _mixture_log_density(z, mu, logvar)
+    r = xp.exp(ell - lse)                                             # responsibilities (N, K)
+    return log_p, (z, mu, logvar, r)
+
+
+def mixture_log_density(z, mu, logvar):
+    """log p(z_n) (N,) as :func:`mixture_log_density_forward` gives it, with no cache: the
+    evaluation's prior term, which never runs a backward, skips the N·K exponentials of
+    the responsibilities."""
+    return _mixture_log_density(z, mu, logvar)[0]
+
+
+def _mixture_log_density(z, mu, logvar):
+    """(log p (N,), ℓ (N, K), logsumexp_k ℓ (N, 1)): the shared forward."""
     check_array(z, "z", ndim=2, layout="(N, L)")
     check_components(mu, logvar, z.shape[1])
-    xp = get_array_module(z)
-    K = mu.shape[0]
     ell = mixture_log_terms(z, mu, logvar)                            # ℓ_nk       (N, K)
     lse = logsumexp(ell, axis=1, keepdims=True)                       # (N, 1), max-shifted
-    r = xp.exp(ell - lse)                                             # responsibilities (N, K)
-    return lse[:, 0] - math.log(K), (z, mu, logvar, r)
+    return lse[:, 0] - math.log(mu.shape[0]), ell, lse
 
 
 def mixture_log_density_backward(dlog_p, cache):

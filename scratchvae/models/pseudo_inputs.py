@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
-from ..distributions.vampprior import mixture_log_density_forward, mixture_sample
+from ..distributions.vampprior import mixture_log_density, mixture_sample
 from ..errors import ConfigError, DataError, ShapeError
 from ..functional.activations import hardtanh_backward, hardtanh_forward
 from ..functional.checks import check_array, check_finite, check_int, check_real
@@ -100,7 +100,7 @@ class PseudoInputPrior:
         mu, logvar = (a.astype(z.dtype) for a in self.prior_components())    # (K, L)
         flat = z.reshape(-1, L)                                               # (R, L)
         rows = max(1, PRIOR_CHUNK // (self.n_pseudo * L))
-        parts = [mixture_log_density_forward(flat[i:i + rows], mu, logvar)[0]
+        parts = [mixture_log_density(flat[i:i + rows], mu, logvar)
                  for i in range(0, len(flat), rows)]
         return xp.concatenate(parts).reshape(z.shape[:-1])
 
