@@ -47,7 +47,7 @@ __all__ = ["flat_views", "relu_forward", "relu_backward", "bce_logits", "adam_up
            "column_sums", "relu_forward_reference", "relu_backward_reference",
            "bce_logits_reference", "adam_update_reference", "column_sums_reference",
            "adam_constants", "gate_forward", "gate_backward", "gate_forward_reference",
-           "gate_backward_reference"]
+           "gate_backward_reference", "exp_minus_abs"]
 
 
 # ------------------------------------------------------------------------ layout
@@ -250,9 +250,7 @@ def gate_forward(a, p):
     views = flat_views(a, p, h, g)
     if views is None:
         return None
-    e = np.abs(p)
-    np.negative(e, out=e)
-    np.exp(e, out=e)                                     # exp(−|p|) ∈ (0, 1]
+    e = exp_minus_abs(p)                                 # exp(−|p|) ∈ (0, 1]
     fe = flat_views(p, e)
     if fe is None:
         return None
@@ -280,6 +278,16 @@ def bce_logits_reference(logits, x, scale):
     sig = np.where(logits >= 0, 1 / (1 + np.exp(-np.abs(logits))),
                    np.exp(-np.abs(logits)) / (1 + np.exp(-np.abs(logits))))
     return elem.sum(axis=1), ((sig - x) * scale).astype(logits.dtype)
+
+
+def exp_minus_abs(logits):
+    """e = exp(−|l|) ∈ (0, 1], a new array in the logits' dtype, by NumPy's ufuncs (SIMD
+    exp; Numba would call scalar libm): the first step of the sigmoid, softplus and BCE
+    kernels."""
+    e = np.abs(logits)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    return e
 
 
 def _log1p_unit_py(e):
@@ -362,9 +370,7 @@ def bce_logits(logits, x, scale):
         rowsum (N,) float64, the loss of each example summed over D, in nats;
         dlogits (N, D) = (σ(l) − x)·scale in the logits' dtype.
     """
-    e = np.abs(logits)
-    np.negative(e, out=e)
-    np.exp(e, out=e)                                # exp(−|l|), SIMD, logits' dtype
+    e = exp_minus_abs(logits)                       # exp(−|l|), SIMD, logits' dtype
     # float32: log1p(e) in the Numba pass (NumPy's float32 log1p is scalar libm on
     # AVX2 CPUs); float64, the gradient checks' dtype: NumPy's, to the last bit
     own = logits.dtype == np.float32
